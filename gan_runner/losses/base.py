@@ -1,0 +1,70 @@
+"""Adversarial losses as objects: the trainer asks for D's and G's objectives and never sees a formula.
+
+A loss defines the adversarial terms on D's logits; this base class adds the variant's auxiliary
+terms (from the model), any regularizer (gradient penalty), and reports statistics as detached
+device tensors so the hot loop never syncs with the host.
+"""
+from __future__ import annotations
+
+import torch
+
+from gan_runner.models.base import GANModel, Latent, Stats
+
+
+class AdversarialLoss:
+    """Base: subclasses implement `d_terms` and `g_term` on logits; hooks default to no-ops."""
+
+    #: what the D(x)/D(G(z)) statistics mean: probabilities (sigmoid of logits) or raw critic values
+    probabilistic = True
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""
+        raise NotImplementedError
+
+    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+        """G's adversarial loss from D's logits on fakes (to minimize)."""
+        raise NotImplementedError
+
+    def d_regularizer(self, model: GANModel, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor | None, Stats]:
+        """Extra D penalty on the batch (None: none)."""
+        return None, {}
+
+    def after_d_step(self, model: GANModel) -> None:
+        """Called after each D optimizer step (WGAN's weight clipping)."""
+
+    def d_objective(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, latent: Latent) -> tuple[torch.Tensor, Stats]:
+        """D's total loss on one batch of real data and one latent batch, with stats."""
+        with torch.no_grad():
+            fake = model.G(latent)  # (B, ...) no graph into G: D's step only
+        out_real = model.discriminate(real, y)
+        out_fake = model.discriminate(fake, latent.y)
+        adv = self.d_terms(out_real.adv, out_fake.adv)
+        loss = adv
+        stats: Stats = {"loss/d": adv.detach(), **self.d_stats(out_real.adv.detach(), out_fake.adv.detach())}
+        aux, aux_stats = model.d_aux_loss(out_real, y, out_fake, latent)
+        if aux is not None:
+            loss = loss + aux
+            stats.update(aux_stats)
+        reg, reg_stats = self.d_regularizer(model, real, fake, y)
+        if reg is not None:
+            loss = loss + reg
+            stats.update(reg_stats)
+        return loss, stats
+
+    def g_objective(self, model: GANModel, latent: Latent) -> tuple[torch.Tensor, Stats]:
+        """G's total loss on one latent batch, with stats."""
+        out = model.discriminate(model.G(latent), latent.y)
+        adv = self.g_term(out.adv)
+        loss = adv
+        stats: Stats = {"loss/g": adv.detach()}
+        aux, aux_stats = model.g_aux_loss(out, latent)
+        if aux is not None:
+            loss = loss + aux
+            stats.update(aux_stats)
+        return loss, stats
+
+    def d_stats(self, real: torch.Tensor, fake: torch.Tensor) -> Stats:
+        """D(x) and D(G(z)): mean probabilities, or mean critic values for non-probabilistic losses."""
+        if self.probabilistic:
+            return {"D/real": torch.sigmoid(real).mean(), "D/fake": torch.sigmoid(fake).mean()}
+        return {"D/real": real.mean(), "D/fake": fake.mean()}

@@ -1,0 +1,75 @@
+"""Losses on D's logits: the 2014 minimax game, its non-saturating variant, least squares, hinge."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gan_runner.errors import ConfigError
+from gan_runner.losses.base import AdversarialLoss
+from gan_runner.registry import LOSSES
+
+
+def _d_bce(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    # -[log D(x) + log(1 - D(G(z)))], with logits for numerical stability: softplus(-l) = -log sigmoid(l)
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+@LOSSES.register("minimax")
+class Minimax(AdversarialLoss):
+    """Goodfellow et al. 2014, the value function itself: G minimizes log(1 - D(G(z))).
+
+    Saturates early in training (the paper's own caveat); kept for faithfulness and comparison.
+    """
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return _d_bce(real, fake)
+
+    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+        return -F.softplus(fake).mean()  # log(1 - sigmoid(l)) = -softplus(l)
+
+
+@LOSSES.register("ns")
+class NonSaturating(AdversarialLoss):
+    """Goodfellow et al. 2014's practical variant: G maximizes log D(G(z)) (strong early gradients)."""
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return _d_bce(real, fake)
+
+    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-fake).mean()
+
+
+@LOSSES.register("lsgan")
+class LeastSquares(AdversarialLoss):
+    """Mao et al. 2017: D regresses real to b and fake to a; G pushes fakes to c (0-1 coding: a=0, b=c=1)."""
+
+    probabilistic = False
+
+    def __init__(self, *, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
+        self.a, self.b, self.c = a, b, c
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((real - self.b).pow(2).mean() + (fake - self.a).pow(2).mean())
+
+    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (fake - self.c).pow(2).mean()
+
+
+@LOSSES.register("hinge")
+class Hinge(AdversarialLoss):
+    """Lim & Ye 2017 / Miyato et al. 2018: D minimizes relu(1 - D(x)) + relu(1 + D(G(z))); G minimizes -D(G(z))."""
+
+    probabilistic = False
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+        return -fake.mean()
+
+
+def check_nonnegative(loss: str, **values: float) -> None:
+    """ConfigError for a negative loss option."""
+    for key, v in values.items():
+        if v < 0:
+            raise ConfigError(f"loss '{loss}' option '{key}' must be >= 0, got {v}")

@@ -1,0 +1,60 @@
+"""Wasserstein losses: the critic estimates W(P_r, P_g) = E[f(x)] - E[f(G(z))] under a Lipschitz constraint.
+
+WGAN (Arjovsky et al. 2017) enforces it by clipping every critic weight to [-c, c] after each
+critic step; WGAN-GP (Gulrajani et al. 2017) by penalizing (||grad f(x_hat)|| - 1)^2 on random
+interpolates between real and fake samples.
+"""
+from __future__ import annotations
+
+import torch
+
+from gan_runner.losses.base import AdversarialLoss
+from gan_runner.losses.standard import check_nonnegative
+from gan_runner.models.base import GANModel, Stats
+from gan_runner.registry import LOSSES
+
+
+class _Wasserstein(AdversarialLoss):
+    probabilistic = False
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return fake.mean() - real.mean()  # = -W estimate
+
+    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+        return -fake.mean()
+
+    def d_stats(self, real: torch.Tensor, fake: torch.Tensor) -> Stats:
+        return {**super().d_stats(real, fake), "wasserstein": real.mean() - fake.mean()}
+
+
+@LOSSES.register("wgan")
+class WGAN(_Wasserstein):
+    """WGAN with weight clipping (paper defaults: clip 0.01, RMSProp 5e-5, n_critic 5)."""
+
+    def __init__(self, *, clip: float = 0.01) -> None:
+        check_nonnegative("wgan", clip=clip)
+        self.clip = clip
+
+    @torch.no_grad()
+    def after_d_step(self, model: GANModel) -> None:
+        # The reference implementation clamps every critic parameter, norm affine ones included.
+        for p in model.D.parameters():
+            p.clamp_(-self.clip, self.clip)
+
+
+@LOSSES.register("wgan_gp")
+class WGANGP(_Wasserstein):
+    """WGAN-GP (paper defaults: lambda 10, Adam 1e-4 betas (0, 0.9), n_critic 5, no batch norm in the critic)."""
+
+    def __init__(self, *, gp_weight: float = 10.0) -> None:
+        check_nonnegative("wgan_gp", gp_weight=gp_weight)
+        self.gp_weight = gp_weight
+
+    def d_regularizer(self, model: GANModel, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor | None, Stats]:
+        eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, ...) random interpolates
+        out = model.discriminate(x_hat, y).adv
+        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+        norm = grad.flatten(1).norm(2, dim=1)  # (B,)
+        gp = (norm - 1).pow(2).mean()
+        return self.gp_weight * gp, {"gp/penalty": gp.detach(), "gp/grad_norm": norm.mean().detach()}

@@ -1,0 +1,97 @@
+"""The interface every GAN variant implements, so the trainer and losses never branch on model type.
+
+A model is a pair G, D plus what differs between variants: how the latent is sampled (z, class
+labels, InfoGAN codes), which auxiliary objectives D and G carry (ACGAN's class loss, InfoGAN's
+mutual-information term), and which latents make an informative picture grid.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from gan_runner.data.base import DataSpec
+from gan_runner.errors import ConfigError
+
+Stats = dict[str, torch.Tensor]
+
+
+class Latent(NamedTuple):
+    """Everything G consumes: noise plus whatever conditioning the variant uses."""
+
+    z: torch.Tensor  # (B, z_dim)
+    y: torch.Tensor | None = None  # (B,) class labels (CGAN, ACGAN)
+    c_cat: torch.Tensor | None = None  # (B, n_cat) categorical code indices (InfoGAN)
+    c_cont: torch.Tensor | None = None  # (B, n_cont) continuous codes in [-1, 1] (InfoGAN)
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return self.z.shape[0]
+
+
+class DOut(NamedTuple):
+    """What D returns: the adversarial logit and, for some variants, an auxiliary head's output."""
+
+    adv: torch.Tensor  # (B,) real/fake logit or critic value (never a sigmoid)
+    aux: torch.Tensor | None = None  # (B, K) class logits (ACGAN) or Q's code predictions (InfoGAN)
+
+
+class GANModel(nn.Module):
+    """Base class: holds G and D; subclasses override the hooks their paper needs."""
+
+    requires_labels = False  # True for class-conditional variants
+
+    def __init__(self, spec: DataSpec, G: nn.Module, D: nn.Module, z_dim: int) -> None:
+        super().__init__()
+        self.spec = spec
+        self.G = G
+        self.D = D
+        self.z_dim = z_dim
+        if self.requires_labels and not spec.num_classes:
+            raise ConfigError(
+                f"model '{type(self).__name__.lower()}' needs class labels but dataset '{spec.name}' has none; "
+                "pick a labeled dataset (mnist_5k, digits, mnist, ...)"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes of a conditional model's dataset."""
+        assert self.spec.num_classes, "only conditional models use classes"
+        return self.spec.num_classes
+
+    def sample_latent(self, n: int, device: torch.device | str, gen: torch.Generator | None = None) -> Latent:
+        """A batch of latents from the prior (z ~ N(0, I) unless a variant says otherwise)."""
+        return Latent(torch.randn(n, self.z_dim, device=device, generator=gen))
+
+    def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> DOut:
+        """D's output on a batch; `y` is the batch's labels (used only by conditional variants)."""
+        return self.D(x, y)
+
+    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
+        """Extra objective for D's step (None: the variant has none)."""
+        return None, {}
+
+    def g_aux_loss(self, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
+        """Extra objective for G's step (None: the variant has none)."""
+        return None, {}
+
+    def grid_latents(self, n: int, device: torch.device | str, gen: torch.Generator) -> dict[str, tuple[Latent, int]]:
+        """Named latents for picture grids, each with its row length: {"samples": (latent, nrow)}."""
+        side = max(1, int(n**0.5))
+        count = side * side if self.spec.is_image else max(n, 1000)  # a 2D density plot needs many points
+        return {"samples": (self.sample_latent(count, device, gen), side)}
+
+
+def one_hot(y: torch.Tensor, k: int) -> torch.Tensor:
+    """Float one-hot of (B,) labels -> (B, k)."""
+    return torch.nn.functional.one_hot(y, k).to(torch.float32)
+
+
+def uniform_labels(n: int, k: int, device: torch.device | str, gen: torch.Generator | None) -> torch.Tensor:
+    """(n,) labels uniform over k classes."""
+    return torch.randint(0, k, (n,), device=device, generator=gen)
+
+
+def class_rows(k: int, cols: int, device: torch.device | str) -> torch.Tensor:
+    """Labels for a grid with one row per class: (k * cols,) = [0]*cols + [1]*cols + ..."""
+    return torch.arange(k, device=device).repeat_interleave(cols)

@@ -1,0 +1,53 @@
+"""Radford et al. 2015, DCGAN: all-convolutional G and D, BN, ReLU/Tanh in G, LeakyReLU in D.
+
+`model.width=64 model.z_dim=100 dataset.image_size=32` is the classic stack at 32x32
+(G: 100 -> 256x4x4 -> 128x8x8 -> 64x16x16 -> Cx32x32; D mirrors it).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_runner.data.base import DataSpec
+from gan_runner.models.base import DOut, GANModel, Latent
+from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init
+from gan_runner.registry import MODELS
+
+
+class ConvGenerator(nn.Module):
+    """G(latent): the DCGAN stack on z."""
+
+    def __init__(self, in_dim: int, spec: DataSpec, depth: int, width: int) -> None:
+        super().__init__()
+        self.net = DCGANGenerator(in_dim, spec.channels, depth, width)
+
+    def forward(self, latent: Latent) -> torch.Tensor:
+        return self.net(latent.z)  # (B, C, H, W)
+
+
+class ConvDiscriminator(nn.Module):
+    """D(x): the DCGAN body plus one linear real/fake logit."""
+
+    def __init__(self, spec: DataSpec, depth: int, width: int, norm: Norm) -> None:
+        super().__init__()
+        self.body = DCGANBody(spec.channels, depth, width, norm)
+        self.head = nn.Linear(self.body.out_features, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        return DOut(self.head(self.body(x)).squeeze(1))  # (B,)
+
+
+class DCGAN(GANModel):
+    """Unconditional DCGAN."""
+
+
+@MODELS.register("dcgan")
+def build_dcgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
+                d_norm: Norm = "batch") -> GANModel:
+    """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses."""
+    depth = dcgan_depth(spec, "dcgan")
+    d_width = d_width or width
+    check_positive("dcgan", z_dim=z_dim, width=width, d_width=d_width)
+    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), ConvDiscriminator(spec, depth, d_width, d_norm), z_dim)
+    dcgan_init(model)
+    return model

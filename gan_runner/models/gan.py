@@ -1,0 +1,81 @@
+"""Goodfellow et al. 2014: MLP generator (ReLU) and MLP discriminator (maxout + dropout).
+
+Defaults follow the paper's MNIST model (pylearn2 config): G 1200-1200 ReLU, D two maxout layers
+of 240 units x 5 pieces, dropout 0.5 on hidden and 0.2 on the input. Works on images (flattened)
+and on 2D data (ring8/grid25), where G's output is linear instead of Tanh.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gan_runner.data.base import DataSpec
+from gan_runner.models.base import DOut, GANModel, Latent
+from gan_runner.models.blocks import Norm, check_positive, mlp_layers
+from gan_runner.registry import MODELS
+
+
+class MLPGenerator(nn.Module):
+    """z (and any conditioning vector) -> MLP -> a sample of the data's shape."""
+
+    def __init__(self, in_dim: int, spec: DataSpec, width: int, depth: int) -> None:
+        super().__init__()
+        layers, n = mlp_layers(in_dim, [width] * depth, "relu")
+        out = math.prod(spec.shape)
+        # Images live in [-1, 1]; 2D mixtures span e.g. [-4, 4], so no squashing there.
+        self.net = nn.Sequential(*layers, nn.Linear(n, out), nn.Tanh() if spec.is_image else nn.Identity())
+        self.shape = spec.shape
+
+    def forward(self, latent: Latent) -> torch.Tensor:
+        return self.net(self.condition(latent)).view(-1, *self.shape)  # (B, *shape)
+
+    def condition(self, latent: Latent) -> torch.Tensor:
+        """G's input vector; conditional variants append their labels."""
+        return latent.z
+
+
+class MLPDiscriminator(nn.Module):
+    """Flattened sample (and any conditioning vector) -> hidden layers -> one logit."""
+
+    def __init__(self, in_dim: int, hidden: list[int], activation: Literal["maxout", "leaky_relu"], pieces: int,
+                 dropout: float, input_dropout: float, norm: Norm) -> None:
+        super().__init__()
+        layers, n = mlp_layers(in_dim, hidden, activation, pieces=pieces, dropout=dropout,
+                               input_dropout=input_dropout, norm=norm)
+        self.net = nn.Sequential(*layers, nn.Linear(n, 1))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        return DOut(self.net(self.features(x, y)).squeeze(1))  # (B,)
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D's input vector; conditional variants append their labels."""
+        return x.flatten(1)
+
+
+class VanillaGAN(GANModel):
+    """The original GAN: minimax game between two MLPs."""
+
+
+@MODELS.register("gan")
+def build_gan(
+    spec: DataSpec,
+    *,
+    z_dim: int = 100,
+    width: int = 1200,
+    depth: int = 2,
+    d_width: int = 240,
+    d_depth: int = 2,
+    d_activation: Literal["maxout", "leaky_relu"] = "maxout",
+    pieces: int = 5,
+    dropout: float = 0.5,
+    input_dropout: float = 0.2,
+    d_norm: Norm = "none",
+) -> GANModel:
+    """Goodfellow et al. 2014 MLP GAN."""
+    check_positive("gan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
+    G = MLPGenerator(z_dim, spec, width, depth)
+    D = MLPDiscriminator(math.prod(spec.shape), [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm)
+    return VanillaGAN(spec, G, D, z_dim)

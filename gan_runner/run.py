@@ -1,0 +1,112 @@
+"""run(cfg): build dataset, model, loss and optimizers from their registries, then train.
+
+Importable and testable without the CLI; the Hydra entry point only composes the config.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gan_runner import data as _data  # noqa: F401  (registers datasets)
+from gan_runner import losses as _losses  # noqa: F401  (registers losses)
+from gan_runner import models as _models  # noqa: F401  (registers models)
+from gan_runner.data import BatchStream, build_dataset
+from gan_runner.errors import ConfigError
+from gan_runner.optim import build_optimizers
+from gan_runner.registry import LOSSES, MODELS
+from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
+from gan_runner.training.ema import EMA
+from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
+
+TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sample_every", "ckpt_every",
+                "ema", "resume", "grid_size", "quiet", "deterministic"}
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("trainer.device=cuda but no CUDA GPU is visible; use trainer.device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError(f"trainer.device must be auto, cpu or cuda[:N], got {name!r}")
+    return torch.device(name)
+
+
+def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
+    """Validated trainer options (one clear line for each bad value)."""
+    unknown = set(t) - TRAINER_KEYS
+    if unknown:
+        raise ConfigError(f"trainer has no option '{sorted(unknown)[0]}' (options: {', '.join(sorted(TRAINER_KEYS))})")
+    for key in ("max_steps", "n_critic", "log_every", "sample_every", "ckpt_every", "grid_size"):
+        v = t.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"trainer.{key} must be an integer >= 1, got {v!r}")
+    max_time = t.get("max_time")
+    if max_time is not None and (not isinstance(max_time, (int, float)) or max_time <= 0):
+        raise ConfigError(f"trainer.max_time must be seconds > 0 or null, got {max_time!r}")
+    ema = t.get("ema", 0.0)
+    if not isinstance(ema, (int, float)) or not 0 <= ema < 1:
+        raise ConfigError(f"trainer.ema must be a decay in [0, 1) (0 = off), got {ema!r}")
+    return TrainerOptions(t["max_steps"], max_time, t["n_critic"], t["log_every"], t["sample_every"],
+                          t["ckpt_every"], t["grid_size"], bool(t.get("quiet", False)))
+
+
+def named_options(section: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
+    """(name, options) of a config group section."""
+    if "name" not in section:
+        raise ConfigError(f"{group} config has no 'name'")
+    opts = dict(section)
+    return str(opts.pop("name")), opts
+
+
+def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """Train one run described by `cfg`, writing everything under `run_dir`; returns metrics.json's content."""
+    t_start = time.monotonic()
+    config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    assert isinstance(config, dict)
+    run_dir = Path(run_dir)
+    tcfg = config["trainer"]
+    opts = trainer_options(tcfg)
+    seed = config.get("seed", 0)
+    if not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    device = resolve_device(str(tcfg.get("device", "auto")))
+    if tcfg.get("deterministic"):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(seed)
+
+    # Build everything (and fail on bad choices) before touching the run dir's training outputs.
+    dcfg = dict(config["dataset"])
+    batch_size = dcfg.get("batch_size")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError(f"dataset.batch_size must be an integer >= 1, got {batch_size!r}")
+    data = build_dataset(dcfg)
+    model_name, model_opts = named_options(config["model"], "model")
+    model = MODELS.build(model_name, data.spec, options=model_opts).to(device)
+    loss_name, loss_opts = named_options(config["loss"], "loss")
+    loss = LOSSES.build(loss_name, options=loss_opts)
+    opt_g, opt_d, sched_g, sched_d = build_optimizers(config["optimizer"], model.G.parameters(),
+                                                      model.D.parameters(), opts.max_steps)
+    stream = BatchStream(data.to(device), batch_size, seed)
+    ema = EMA(model.G, float(tcfg["ema"])) if tcfg.get("ema") else None
+    trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed)
+    if tcfg.get("resume"):
+        ckpt = load_checkpoint(resolve_checkpoint(str(tcfg["resume"])), map_location=device)
+        try:
+            trainer.load_state_dict(ckpt)
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise ConfigError(f"checkpoint {tcfg['resume']} does not fit this config (model or optimizer differ): "
+                              f"{str(e).splitlines()[0][:160]}") from None
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = trainer.train()
+    metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)
+    metrics["device"] = str(device)
+    metrics["run_dir"] = str(run_dir)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,55 @@
+"""Pictures of a generator: image grids, and density plots for 2D data, as uint8 CHW tensors."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from gan_runner.data.base import to_uint8_images
+
+
+@contextmanager
+def sampling_mode(G: nn.Module) -> Iterator[None]:
+    """Generate with batch statistics (as during training) without touching BN running stats.
+
+    BN generators sample best with batch statistics; momentum 0 keeps the running estimates
+    unchanged, so drawing pictures never alters what a checkpoint holds.
+    """
+    bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    was_training = G.training
+    for m in bns:
+        m.momentum = 0.0
+    G.train()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+        G.train(was_training)
+
+
+def image_grid(x: torch.Tensor, nrow: int) -> torch.Tensor:
+    """(N, C, H, W) images in [-1, 1] -> one uint8 (C', H', W') grid with `nrow` images per row."""
+    return make_grid(to_uint8_images(x).cpu(), nrow=nrow, padding=2, pad_value=255)
+
+
+def scatter_image(fake: torch.Tensor, real: torch.Tensor | None = None, size: int = 256) -> torch.Tensor:
+    """2D samples as a uint8 (3, size, size) picture: real points gray, generated points red."""
+    pts = fake if real is None else torch.cat([fake, real])
+    lim = float(pts.abs().max().clamp(min=1.0)) * 1.1
+    img = torch.full((3, size, size), 255, dtype=torch.uint8)
+
+    def plot(p: torch.Tensor, color: tuple[int, int, int]) -> None:
+        ij = ((p.cpu().float() / lim + 1) / 2 * (size - 1)).round().long().clamp(0, size - 1)
+        for c in range(3):
+            img[c, size - 1 - ij[:, 1], ij[:, 0]] = color[c]
+
+    if real is not None:
+        plot(real, (170, 170, 170))
+    plot(fake, (220, 30, 30))
+    return img

@@ -1,0 +1,104 @@
+"""Run statistics: accumulated on the device, flushed every `log_every` steps to TensorBoard and the console.
+
+Accumulating device tensors and reading them back once per interval means one host sync per log,
+not one per step (a per-step `.item()` stalls a GPU pipeline).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+# Shown on the console progress line, in this order, when present.
+CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake", "wasserstein")
+
+
+class StatsAccumulator:
+    """Running sums of scalar device tensors, averaged and moved to the host on `pop`."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stats: Mapping[str, torch.Tensor]) -> None:
+        """Add one step's stats (0-d tensors)."""
+        for k, v in stats.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        """Means since the last pop, as Python floats (one device->host copy), then reset."""
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist()
+        self.sums.clear()
+        self.counts.clear()
+        return dict(zip(keys, values))
+
+
+class RunLogger:
+    """TensorBoard writer under RUN_DIR/tb plus a console progress line with rate and ETA."""
+
+    def __init__(self, run_dir: Path, max_steps: int, start_step: int, max_time: float | None,
+                 batch_size: int, quiet: bool = False) -> None:
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step if start_step else None)
+        self.max_steps, self.max_time, self.batch_size = max_steps, max_time, batch_size
+        self.quiet = quiet
+        self.t0 = self.t_last = time.monotonic()
+        self.step_last = self.start_step = start_step
+        self.tty = sys.stdout.isatty()
+
+    def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
+        """Write scalars plus throughput; print the progress line. Returns what was written."""
+        now = time.monotonic()
+        steps = step - self.step_last
+        rate = steps / max(now - self.t_last, 1e-9)
+        values = {**values, "perf/steps_per_s": rate, "perf/images_per_s": rate * self.batch_size * (n_critic + 1)}
+        for k, v in values.items():
+            self.writer.add_scalar(k, v, step)
+        self.t_last, self.step_last = now, step
+        if not self.quiet:
+            self._progress(step, values)
+        return values
+
+    def _progress(self, step: int, values: Mapping[str, float]) -> None:
+        elapsed = time.monotonic() - self.t0
+        done = max(step - self.start_step, 1)
+        eta = elapsed / done * (self.max_steps - step)
+        if self.max_time:
+            eta = min(eta, max(0.0, self.max_time - elapsed))
+        pct = 100 * step / self.max_steps
+        parts = " ".join(f"{k}={values[k]:.3f}" for k in CONSOLE_KEYS if k in values)
+        line = (f"step {step}/{self.max_steps} {pct:3.0f}% | {values['perf/steps_per_s']:.1f} it/s | "
+                f"elapsed {_fmt(elapsed)} ETA {_fmt(eta)} | {parts}")
+        print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n", flush=True)
+
+    def image(self, tag: str, img: torch.Tensor, step: int) -> None:
+        """Write a uint8 (C, H, W) picture."""
+        self.writer.add_image(tag, img, step)
+
+    def hparams(self, params: Mapping[str, Any], metric_tags: list[str]) -> None:
+        """Register the run's hyperparameters with the HParams tab; metrics are the listed scalar tags."""
+        flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
+        exp, ssi, sei = hparams(flat, {tag: 0.0 for tag in metric_tags})
+        fw = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            fw.add_summary(summary)
+
+    def close(self) -> None:
+        """Flush and close; end the progress line."""
+        if self.tty and not self.quiet:
+            print()
+        self.writer.close()
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"

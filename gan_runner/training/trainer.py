@@ -1,0 +1,226 @@
+"""The one training loop: n_critic D steps per G step, for any model and any loss.
+
+Everything variant-specific lives behind `GANModel` (latents, auxiliary terms, grids) and
+`AdversarialLoss` (objectives, regularizers, post-step hooks); this file never asks which is which.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchvision.io import write_png
+
+from gan_runner.data.base import BatchStream
+from gan_runner.losses.base import AdversarialLoss
+from gan_runner.models.base import GANModel
+from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, rng_state, save_atomic, set_rng_state
+from gan_runner.training.ema import EMA
+from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
+from gan_runner.training.logger import RunLogger, StatsAccumulator
+
+
+@dataclass
+class TrainerOptions:
+    """The trainer's share of the config (conf/trainer/*.yaml)."""
+
+    max_steps: int
+    max_time: float | None
+    n_critic: int
+    log_every: int
+    sample_every: int
+    ckpt_every: int
+    grid_size: int
+    quiet: bool = False
+
+
+def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+    """L2 norm of all gradients together, as a device tensor (no host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class Trainer:
+    """Owns the training state and runs the loop; `state_dict` is exactly what a checkpoint holds."""
+
+    def __init__(self, model: GANModel, loss: AdversarialLoss, stream: BatchStream,
+                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                 sched_g: torch.optim.lr_scheduler.LRScheduler, sched_d: torch.optim.lr_scheduler.LRScheduler,
+                 ema: EMA | None, opts: TrainerOptions, run_dir: Path, device: torch.device,
+                 config: dict[str, Any], seed: int) -> None:
+        self.model, self.loss, self.stream = model, loss, stream
+        self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
+        self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
+        self.config, self.seed = config, seed
+        self.step = 0
+        self.elapsed = 0.0  # training seconds before this process (resumed runs)
+        self.g_params = list(model.G.parameters())
+        self.d_params = list(model.D.parameters())
+        # Fixed latents from their own CPU generator: the same grids on any device, at every step.
+        gen = torch.Generator().manual_seed(seed + 1)
+        self.grid_latents = {k: (type(lat)(*[t if t is None else t.to(device) for t in lat]), nrow)
+                             for k, (lat, nrow) in model.grid_latents(opts.grid_size, "cpu", gen).items()}
+
+    # ----------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """A plain dict of tensors and primitives: loadable with torch.load(weights_only=True)."""
+        return {
+            "format": FORMAT_VERSION,
+            "step": self.step,
+            "elapsed": self.elapsed + (time.monotonic() - self._t0 if hasattr(self, "_t0") else 0.0),
+            "G": self.model.G.state_dict(),
+            "D": self.model.D.state_dict(),
+            "G_ema": self.ema.state_dict() if self.ema else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "stream": self.stream.state_dict(),
+            "rng": rng_state(),
+            "config": self.config,
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        """Restore everything `state_dict` saved."""
+        self.model.G.load_state_dict(ckpt["G"])
+        self.model.D.load_state_dict(ckpt["D"])
+        if self.ema is not None and ckpt.get("G_ema") is not None:
+            self.ema.load_state_dict(ckpt["G_ema"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        self.sched_g.load_state_dict(ckpt["sched_g"])
+        self.sched_d.load_state_dict(ckpt["sched_d"])
+        self.stream.load_state_dict(ckpt["stream"])
+        set_rng_state(ckpt["rng"])
+        self.step = int(ckpt["step"])
+        self.elapsed = float(ckpt.get("elapsed", 0.0))
+
+    def save(self) -> Path:
+        """Write checkpoints/step_N.pt and point last.pt at it (both atomic; a hard link, not a copy)."""
+        ckpt_dir = self.run_dir / CKPT_DIR
+        path = ckpt_dir / f"step_{self.step:07d}.pt"
+        save_atomic(self.state_dict(), path)
+        tmp = ckpt_dir / f".{LAST}.link"
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            os.link(path, tmp)
+            os.replace(tmp, ckpt_dir / LAST)
+        except OSError:  # filesystems without hard links
+            save_atomic(self.state_dict(), ckpt_dir / LAST)
+        return path
+
+    # ------------------------------------------------------------------------------------ loop
+    def d_step(self, stats: StatsAccumulator, log: bool) -> None:
+        """One critic update on a fresh real batch and a fresh latent batch."""
+        real, y = self.stream.next()
+        latent = self.model.sample_latent(real.shape[0], self.device)
+        loss, s = self.loss.d_objective(self.model, real, y, latent)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        if log:
+            s["grad_norm/d"] = grad_norm(self.d_params)
+        self.opt_d.step()
+        self.loss.after_d_step(self.model)
+        stats.add(s)
+
+    def g_step(self, stats: StatsAccumulator, log: bool) -> None:
+        """One generator update; D is frozen so no weight gradients are computed for it."""
+        self.model.D.requires_grad_(False)
+        latent = self.model.sample_latent(self.stream.batch_size, self.device)
+        loss, s = self.loss.g_objective(self.model, latent)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.model.D.requires_grad_(True)
+        if log:
+            s["grad_norm/g"] = grad_norm(self.g_params)
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.model.G)
+        stats.add(s)
+
+    def train(self) -> dict[str, Any]:
+        """Run until max_steps G steps or max_time seconds; returns the run's final figures."""
+        o = self.opts
+        logger = RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size, o.quiet)
+        logger.hparams(_flatten(self.config), ["loss/d", "loss/g", "D/real", "D/fake"])
+        stats = StatsAccumulator()
+        self.model.train()
+        self._t0 = t0 = time.monotonic()
+        start_step = self.step
+        last: dict[str, float] = {}
+        stopped_by = "max_steps"
+        while self.step < o.max_steps:
+            if o.max_time is not None and self.elapsed + time.monotonic() - t0 >= o.max_time:
+                stopped_by = "max_time"
+                break
+            log = (self.step + 1) % o.log_every == 0 or self.step + 1 == o.max_steps
+            for _ in range(o.n_critic):
+                self.d_step(stats, log)
+            self.g_step(stats, log)
+            self.sched_g.step()
+            self.sched_d.step()
+            self.step += 1
+            if log:
+                values = stats.pop()
+                values["lr/g"], values["lr/d"] = self.sched_g.get_last_lr()[0], self.sched_d.get_last_lr()[0]
+                last = logger.scalars(self.step, values, o.n_critic)
+            if self.step % o.sample_every == 0:
+                self.write_grids(logger)
+            if self.step % o.ckpt_every == 0:
+                self.save()
+        train_s = time.monotonic() - t0
+        if self.step % o.sample_every:
+            self.write_grids(logger)
+        self.save()
+        logger.close()
+        steps = self.step - start_step
+        return {
+            "status": "completed",
+            "stopped_by": stopped_by,
+            "step": self.step,
+            "max_steps": o.max_steps,
+            "train_time_s": round(self.elapsed + train_s, 3),
+            "steps_per_s": round(steps / max(train_s, 1e-9), 3),
+            "images_per_s": round(steps * self.stream.batch_size * (o.n_critic + 1) / max(train_s, 1e-9), 1),
+            "final": {k: round(v, 6) for k, v in last.items()},
+        }
+
+    def write_grids(self, logger: RunLogger) -> None:
+        """Sample grids from the fixed latents (EMA generator when on) to TensorBoard and samples/."""
+        G = self.ema.module if self.ema is not None else self.model.G
+        out_dir = self.run_dir / "samples"
+        out_dir.mkdir(exist_ok=True)
+        with sampling_mode(G):
+            for name, (latent, nrow) in self.grid_latents.items():
+                x = G(latent)
+                if self.model.spec.is_image:
+                    img = image_grid(x, nrow)
+                else:
+                    img = scatter_image(x, self.stream.data.x[:2000])
+                logger.image(f"samples/{name}", img, self.step)
+                write_png(img, str(out_dir / f"{name}_{self.step:07d}.png"))
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)

