@@ -1,33 +1,55 @@
-"""`gan-run`: the Hydra app. It only composes the config and hands it to `run`."""
+"""`gan-run`: the Hydra app. It only composes the config and hands it to `run`.
+
+Errors a user can cause (bad config names, keys or values, missing data) print one line and exit
+with code 2; HYDRA_FULL_ERROR=1 shows the full traceback instead.
+"""
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_runner.errors import UserError
 
+EXIT_USER_ERROR = 2
+
 
 @hydra.main(version_base=None, config_path="pkg://gan_runner.conf", config_name="config")
-def _app(cfg: DictConfig) -> float | None:
-    from gan_runner.run import run  # imported late: `--help`/`--cfg` stay fast
+def _app(cfg: DictConfig) -> None:
+    from gan_runner.run import run  # imported late: `--help` and `--cfg` stay fast
+    from gan_runner.training.trainer import write_json
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         metrics = run(cfg, run_dir)
     except UserError as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if _full_error_requested():
             raise
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # One bad job must not end a sweep: record why it failed and let the others run.
+            write_json(run_dir / "metrics.json", {"status": "failed", "reason": str(e)})
+            return
+        sys.exit(EXIT_USER_ERROR)
     rel = os.path.relpath(run_dir)
     print(f"done: {metrics['step']} steps in {metrics['train_time_s']:.0f}s "
           f"({metrics['steps_per_s']:.1f} it/s); run dir: {rel}; view: tensorboard --logdir {rel}")
-    return None
+
+
+_USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def _full_error_requested() -> bool:
+    return _USER_FULL_ERROR
 
 
 def _resume_in_place(argv: list[str]) -> list[str]:
@@ -43,10 +65,61 @@ def _resume_in_place(argv: list[str]) -> list[str]:
     return argv + [f"hydra.run.dir={run_dir_of(target)}"]
 
 
+def explain_compose_error(exc: Exception, argv: list[str]) -> str:
+    """One line for a Hydra composition error: which name or key is wrong and what would be right."""
+    msg = str(exc)
+    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", msg)
+    if missing:
+        group, option = missing.groups()
+        choices = re.findall(r"^\t(\S+)$", msg.split("Config search path")[0], flags=re.M)
+        return f"unknown {group} '{option}' (choices: {', '.join(choices)})"
+    bad_key = re.search(r"Could not override '([^']+)'", msg)
+    if bad_key:
+        key = bad_key.group(1)
+        hint = _closest_key(key, [a for a in argv if not a.startswith(key + "=")])
+        return f"unknown config key '{key}'" + (f"; did you mean '{hint}'?" if hint else "") + \
+            " (gan-run --cfg job lists every key)"
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type", "Set the environment"))]
+    return " ".join(lines)[:300] or type(exc).__name__
+
+
+def _closest_key(key: str, other_overrides: list[str]) -> str | None:
+    """The composed config key nearest to a misspelled one."""
+    from hydra import compose, initialize_config_module
+
+    try:
+        with initialize_config_module("gan_runner.conf", version_base=None):
+            cfg = compose("config", overrides=[a for a in other_overrides if "=" in a and not a.startswith("hydra")])
+    except Exception:
+        return None
+    keys = _all_keys(OmegaConf.to_container(cfg))
+    match = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _all_keys(d: object, prefix: str = "") -> list[str]:
+    if not isinstance(d, dict):
+        return []
+    out = []
+    for k, v in d.items():
+        out.append(f"{prefix}{k}")
+        out += _all_keys(v, f"{prefix}{k}.")
+    return out
+
+
 def main() -> None:
     """Console entry point of `gan-run`."""
-    sys.argv = [sys.argv[0]] + _resume_in_place(sys.argv[1:])
-    _app()
+    argv = _resume_in_place(sys.argv[1:])
+    sys.argv = [sys.argv[0]] + argv
+    # Let composition errors reach us as exceptions (Hydra would print its multi-line report).
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _app()
+    except (HydraException, OmegaConfBaseException) as e:
+        if _USER_FULL_ERROR:
+            raise
+        print(f"error: {explain_compose_error(e, argv)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
 
 
 if __name__ == "__main__":

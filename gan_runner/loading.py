@@ -1,0 +1,48 @@
+"""Rebuild a trained model from a run dir or checkpoint (for sampling, evaluation and tests)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_runner import data as _data  # noqa: F401  (registers datasets)
+from gan_runner import models as _models  # noqa: F401  (registers models)
+from gan_runner.data import build_dataset
+from gan_runner.models.base import GANModel
+from gan_runner.registry import MODELS
+from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
+from gan_runner.training.ema import EMA
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with its config; `generator(ema)` picks the weights to sample with."""
+
+    model: GANModel
+    ema_G: nn.Module | None
+    config: dict[str, Any]
+    step: int
+
+    def generator(self, ema: bool = True) -> nn.Module:
+        """The EMA generator where the run kept one (and `ema`), else the raw one."""
+        return self.ema_G if ema and self.ema_G is not None else self.model.G
+
+
+def load_run(target: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
+    """Load a run dir (its last checkpoint) or a checkpoint file into models on `device`."""
+    ckpt = load_checkpoint(resolve_checkpoint(target), map_location=device)
+    config = ckpt["config"]
+    spec = build_dataset(config["dataset"]).spec  # dataset-derived shapes, as at training time
+    opts = dict(config["model"])
+    model = MODELS.build(str(opts.pop("name")), spec, options=opts).to(device)
+    model.G.load_state_dict(ckpt["G"])
+    model.D.load_state_dict(ckpt["D"])
+    ema_G = None
+    if ckpt.get("G_ema") is not None:
+        ema = EMA(model.G, 0.0)
+        ema.load_state_dict(ckpt["G_ema"])
+        ema_G = ema.module
+    return LoadedRun(model.eval(), ema_G, config, int(ckpt["step"]))

@@ -1,0 +1,121 @@
+"""Every YAML in conf/ composes, names a registered builder, and carries only options it accepts."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+import gan_runner.data  # noqa: F401
+import gan_runner.losses  # noqa: F401
+import gan_runner.models  # noqa: F401
+from gan_runner.data import DataSpec
+from gan_runner.optim import COMMON_KEYS
+from gan_runner.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS
+
+from conftest import CONF, REPO
+
+GROUPS = {"model": MODELS, "loss": LOSSES, "optimizer": OPTIMIZERS, "dataset": DATASETS}
+OPTION_FILES = [(g, p.stem) for g in [*GROUPS, "trainer"] for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("group,option", OPTION_FILES, ids=[f"{g}={o}" for g, o in OPTION_FILES])
+def test_every_yaml_composes(compose_cfg, group, option):
+    cfg = compose_cfg(f"{group}={option}")
+    if group in GROUPS:
+        assert cfg[group].name == option  # file name == registry name: one module + one YAML
+        assert option in GROUPS[group].names()
+
+
+@pytest.mark.parametrize("group", ["model", "loss", "dataset", "optimizer"])
+def test_every_registry_entry_has_a_yaml(group):
+    names = {p.stem for p in (CONF / group).glob("*.yaml")}
+    assert set(GROUPS[group].names()) == names
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
+def test_model_yaml_options_build(compose_cfg, name):
+    cfg = OmegaConf.to_container(compose_cfg(f"model={name}"))
+    opts = cfg["model"]
+    opts.pop("name")
+    assert set(opts) <= set(MODELS.options(name)), "YAML has keys the builder does not take"
+    spec = DataSpec("digits", (1, 8, 8), 10, True)
+    model = MODELS.build(name, spec, options=opts)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params > 0 and math.isfinite(n_params)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "loss").glob("*.yaml")))
+def test_loss_yaml_options_build(compose_cfg, name):
+    cfg = OmegaConf.to_container(compose_cfg(f"loss={name}"))
+    opts = cfg["loss"]
+    opts.pop("name")
+    LOSSES.build(name, options=opts)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml")))
+def test_optimizer_yaml_options_are_known(name):
+    opts = yaml.safe_load((CONF / "optimizer" / f"{name}.yaml").read_text())
+    extra = {k: v for k, v in opts.items() if k not in COMMON_KEYS}
+    OPTIMIZERS.check_options(name, extra)
+
+
+def test_public_keys_exist(compose_cfg):
+    cfg = compose_cfg()
+    for key in ["seed", "model.width", "model.z_dim", "optimizer.lr_g", "optimizer.lr_d", "dataset.image_size",
+                "dataset.batch_size", "trainer.max_steps", "trainer.max_time", "trainer.n_critic",
+                "trainer.device", "trainer.ema", "trainer.resume"]:
+        assert OmegaConf.select(cfg, key, default="MISSING") != "MISSING", key
+    cfg = compose_cfg("dataset=mnist")
+    assert cfg.dataset.root == "data" and cfg.dataset.download is False
+
+
+def test_defaults_are_the_default_job(compose_cfg):
+    cfg = compose_cfg()
+    assert (cfg.model.name, cfg.loss.name, cfg.optimizer.name, cfg.dataset.name) == ("dcgan", "ns", "adam", "mnist_5k")
+
+
+def test_wgan_brings_paper_defaults(compose_cfg):
+    cfg = compose_cfg("loss=wgan")
+    assert cfg.optimizer.name == "rmsprop"
+    assert cfg.optimizer.lr_g == pytest.approx(5e-5) and cfg.optimizer.lr_d == pytest.approx(5e-5)
+    assert cfg.trainer.n_critic == 5 and cfg.loss.clip == pytest.approx(0.01)
+
+
+def test_wgan_gp_brings_paper_defaults(compose_cfg):
+    cfg = compose_cfg("loss=wgan_gp")
+    assert cfg.optimizer.name == "adam" and list(cfg.optimizer.betas) == [0.0, 0.9]
+    assert cfg.optimizer.lr_g == pytest.approx(1e-4) and cfg.trainer.n_critic == 5
+    assert cfg.loss.gp_weight == pytest.approx(10.0) and cfg.model.d_norm == "layer"
+
+
+def test_explicit_overrides_beat_loss_presets(compose_cfg):
+    cfg = compose_cfg("loss=wgan", "optimizer=adam", "trainer.n_critic=2", "optimizer.lr_d=3e-4")
+    assert cfg.optimizer.name == "adam" and cfg.trainer.n_critic == 2
+    assert cfg.optimizer.lr_d == pytest.approx(3e-4)
+    cfg = compose_cfg("optimizer=sgd", "loss=minimax")  # minimax keeps the chosen optimizer and k=1
+    assert cfg.optimizer.name == "sgd" and cfg.trainer.n_critic == 1
+
+
+@pytest.mark.slow
+def test_config_ships_inside_the_wheel(tmp_path):
+    """A non-editable install carries conf/ as gan_runner.conf, and Hydra composes from it."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(REPO)], check=True, capture_output=True, text=True, timeout=300)
+    shipped = sorted(p.relative_to(target / "gan_runner" / "conf").as_posix()
+                     for p in (target / "gan_runner" / "conf").rglob("*.yaml"))
+    assert shipped == sorted(p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml"))
+    code = ("import gan_runner, pathlib; from hydra import compose, initialize_config_module\n"
+            "assert str(pathlib.Path(gan_runner.__file__)).startswith(r'%s')\n"
+            "with initialize_config_module('gan_runner.conf', version_base=None):\n"
+            "    cfg = compose('config', overrides=['loss=wgan'])\n"
+            "print(cfg.model.name, cfg.optimizer.name)" % target)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["dcgan", "rmsprop"]
