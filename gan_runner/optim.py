@@ -62,11 +62,11 @@ def build_optimizers(cfg: Mapping[str, Any], g_params: Params, d_params: Params,
     lr_g, lr_d = cfg.get("lr_g"), cfg.get("lr_d")
     schedule, warmup = cfg.get("schedule", "constant"), cfg.get("warmup_steps", 0)
     for key, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (0 < lr < math.inf):
             raise ConfigError(f"optimizer.{key} must be a number > 0, got {lr!r}")
     if schedule not in ("constant", "linear", "cosine"):
         raise ConfigError(f"optimizer.schedule must be constant, linear or cosine, got {schedule!r}")
-    if not isinstance(warmup, int) or warmup < 0:
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise ConfigError(f"optimizer.warmup_steps must be an integer >= 0, got {warmup!r}")
     options = {k: v for k, v in cfg.items() if k not in COMMON_KEYS}
     opt_g = OPTIMIZERS.build(str(name), g_params, float(lr_g), options=options)

@@ -11,7 +11,8 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent, Stats, class_rows, one_hot, uniform_labels
-from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init
+from gan_runner.models.blocks import (DCGANBody, DCGANGenerator, Norm, check_positive, check_probability, dcgan_depth,
+                                      dcgan_init)
 from gan_runner.registry import MODELS
 
 
@@ -80,8 +81,9 @@ def build_acgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: i
                 d_norm: Norm = "batch", dropout: float = 0.0, aux_weight: float = 1.0) -> GANModel:
     """ACGAN on DCGAN stacks; `dropout` in D (the paper used 0.5)."""
     depth = dcgan_depth(spec, "acgan")
-    d_width = d_width or width
+    d_width = width if d_width is None else d_width
     check_positive("acgan", z_dim=z_dim, width=width, d_width=d_width)
+    check_probability("acgan", dropout=dropout)
     k = spec.num_classes or 0
     G = ACGenerator(z_dim, k, spec, depth, width)
     D = ACDiscriminator(spec, k, depth, d_width, d_norm, dropout)

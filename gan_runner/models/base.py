@@ -25,9 +25,6 @@ class Latent(NamedTuple):
     c_cat: torch.Tensor | None = None  # (B, n_cat) categorical code indices (InfoGAN)
     c_cont: torch.Tensor | None = None  # (B, n_cont) continuous codes in [-1, 1] (InfoGAN)
 
-    def __len__(self) -> int:  # type: ignore[override]
-        return self.z.shape[0]
-
 
 class DOut(NamedTuple):
     """What D returns: the adversarial logit and, for some variants, an auxiliary head's output."""

@@ -141,3 +141,10 @@ def check_positive(model: str, **values: float) -> None:
     for key, v in values.items():
         if v <= 0:
             raise ConfigError(f"model '{model}' option '{key}' must be > 0, got {v}")
+
+
+def check_probability(model: str, **values: float) -> None:
+    """ConfigError for a dropout rate outside [0, 1)."""
+    for key, v in values.items():
+        if not 0 <= v < 1:
+            raise ConfigError(f"model '{model}' option '{key}' must be a probability in [0, 1), got {v}")

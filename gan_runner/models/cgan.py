@@ -8,7 +8,7 @@ import torch
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import GANModel, Latent, class_rows, one_hot, uniform_labels
-from gan_runner.models.blocks import Norm, check_positive
+from gan_runner.models.blocks import Norm, check_positive, check_probability
 from gan_runner.models.gan import MLPDiscriminator, MLPGenerator
 from gan_runner.registry import MODELS
 
@@ -34,7 +34,7 @@ class ConditionalMLPDiscriminator(MLPDiscriminator):
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         assert y is not None, "CGAN's discriminator needs labels"
-        return torch.cat([x.flatten(1), one_hot(y, self.k)], dim=1)
+        return torch.cat([x, one_hot(y, self.k)], dim=1)
 
 
 class CGAN(GANModel):
@@ -71,6 +71,7 @@ def build_cgan(
 ) -> GANModel:
     """Conditional MLP GAN with the vanilla GAN's layer sizes."""
     check_positive("cgan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
+    check_probability("cgan", dropout=dropout, input_dropout=input_dropout)
     k = spec.num_classes or 0
     G = ConditionalMLPGenerator(z_dim, k, spec, width, depth)
     D = ConditionalMLPDiscriminator(k, math.prod(spec.shape) + k, [d_width] * d_depth, d_activation, pieces,

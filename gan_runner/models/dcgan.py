@@ -46,7 +46,7 @@ def build_dcgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: i
                 d_norm: Norm = "batch") -> GANModel:
     """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses."""
     depth = dcgan_depth(spec, "dcgan")
-    d_width = d_width or width
+    d_width = width if d_width is None else d_width
     check_positive("dcgan", z_dim=z_dim, width=width, d_width=d_width)
     model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), ConvDiscriminator(spec, depth, d_width, d_norm), z_dim)
     dcgan_init(model)

@@ -14,7 +14,7 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import Norm, check_positive, mlp_layers
+from gan_runner.models.blocks import Norm, check_positive, check_probability, mlp_layers
 from gan_runner.registry import MODELS
 
 
@@ -43,16 +43,16 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, in_dim: int, hidden: list[int], activation: Literal["maxout", "leaky_relu"], pieces: int,
                  dropout: float, input_dropout: float, norm: Norm) -> None:
         super().__init__()
-        layers, n = mlp_layers(in_dim, hidden, activation, pieces=pieces, dropout=dropout,
-                               input_dropout=input_dropout, norm=norm)
+        layers, n = mlp_layers(in_dim, hidden, activation, pieces=pieces, dropout=dropout, norm=norm)
+        self.input_dropout = nn.Dropout(input_dropout)  # on the sample only: labels are never dropped
         self.net = nn.Sequential(*layers, nn.Linear(n, 1))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        return DOut(self.net(self.features(x, y)).squeeze(1))  # (B,)
+        return DOut(self.net(self.features(self.input_dropout(x.flatten(1)), y)).squeeze(1))  # (B,)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """D's input vector; conditional variants append their labels."""
-        return x.flatten(1)
+        """D's input vector from the flattened sample; conditional variants append their labels."""
+        return x
 
 
 class VanillaGAN(GANModel):
@@ -76,6 +76,7 @@ def build_gan(
 ) -> GANModel:
     """Goodfellow et al. 2014 MLP GAN."""
     check_positive("gan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
+    check_probability("gan", dropout=dropout, input_dropout=input_dropout)
     G = MLPGenerator(z_dim, spec, width, depth)
     D = MLPDiscriminator(math.prod(spec.shape), [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm)
     return VanillaGAN(spec, G, D, z_dim)

@@ -48,7 +48,9 @@ class RunLogger:
 
     def __init__(self, run_dir: Path, max_steps: int, start_step: int, max_time: float | None,
                  batch_size: int, quiet: bool = False) -> None:
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step if start_step else None)
+        # On resume, drop events logged after the checkpoint (a crashed run's tail): TensorBoard
+        # purges steps >= purge_step, and the checkpoint's own step is valid.
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1 if start_step else None)
         self.max_steps, self.max_time, self.batch_size = max_steps, max_time, batch_size
         self.quiet = quiet
         self.t0 = self.t_last = time.monotonic()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.io import write_png
+from PIL import Image
 
 from gan_runner.data.base import BatchStream
 from gan_runner.losses.base import AdversarialLoss
@@ -205,7 +205,7 @@ class Trainer:
                 else:
                     img = scatter_image(x, self.stream.data.x[:2000])
                 logger.image(f"samples/{name}", img, self.step)
-                write_png(img, str(out_dir / f"{name}_{self.step:07d}.png"))
+                Image.fromarray(img.permute(1, 2, 0).squeeze(2).numpy()).save(out_dir / f"{name}_{self.step:07d}.png")
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
