@@ -5,9 +5,8 @@ import json
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from conftest import TINY, gan_run, tiny
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 def test_run_writes_everything_under_its_run_dir(tmp_path):

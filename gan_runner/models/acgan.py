@@ -11,8 +11,15 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent, Stats, class_rows, one_hot, uniform_labels
-from gan_runner.models.blocks import (DCGANBody, DCGANGenerator, Norm, check_positive, check_probability, dcgan_depth,
-                                      dcgan_init)
+from gan_runner.models.blocks import (
+    DCGANBody,
+    DCGANGenerator,
+    Norm,
+    check_positive,
+    check_probability,
+    dcgan_depth,
+    dcgan_init,
+)
 from gan_runner.registry import MODELS
 
 
