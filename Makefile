@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: install  ## train the default job (DCGAN on 5,000 real MNIST digits, ~3 min on 2 CPU cores)
+run: install  ## train the default job (DCGAN on 5,000 real MNIST digits, ~2 min on 2 CPU cores)
 	$(VENV)/bin/gan-run $(ARGS)
 
 test: install  ## run the whole test suite (~6 min on 2 CPU cores)
