@@ -1,0 +1,32 @@
+"""Datasets: builders registered in DATASETS (importing this package registers them all)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from gan_runner.data import images, toy  # noqa: F401  (imported so their builders register)
+from gan_runner.data.base import BatchStream, DataSpec, InMemoryData, to_uint8_images
+from gan_runner.data.toy import mode_centers, toy_modes
+from gan_runner.errors import ConfigError
+from gan_runner.registry import DATASETS
+
+__all__ = [
+    "BatchStream",
+    "DataSpec",
+    "InMemoryData",
+    "build_dataset",
+    "mode_centers",
+    "to_uint8_images",
+    "toy_modes",
+]
+
+# Keys of a dataset config that the runner uses itself, not options of the builder.
+_RUNNER_KEYS = ("name", "batch_size")
+
+
+def build_dataset(cfg: Mapping[str, Any]) -> InMemoryData:
+    """Build the dataset a `dataset` config group names, passing its other keys as checked options."""
+    if "name" not in cfg:
+        known = ", ".join(DATASETS.names())
+        raise ConfigError(f"the dataset config has no 'name'; pick one with dataset=NAME (known: {known})")
+    rest = {k: v for k, v in cfg.items() if k not in _RUNNER_KEYS}
+    return DATASETS.build(cfg["name"], options=rest)

@@ -1,0 +1,112 @@
+"""What every dataset builder returns: the whole dataset as tensors, plus a resumable batch stream.
+
+Datasets here are small enough to live in memory (and on the GPU): batches are index gathers, not
+per-sample PIL transforms through worker processes, which is most of the speed of the hot loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Dataset-derived facts that models are built from (never duplicated in YAML)."""
+
+    name: str
+    shape: tuple[int, ...]  # one sample: (C, H, W) for images, (D,) for vectors
+    num_classes: int | None  # None: unlabeled
+    is_image: bool
+
+    @property
+    def channels(self) -> int:
+        """Image channels (1 for vectors, so MLPs can treat both alike)."""
+        return self.shape[0] if self.is_image else 1
+
+    @property
+    def image_size(self) -> int:
+        """Height (= width) of an image sample."""
+        if not self.is_image:
+            raise ValueError(f"dataset '{self.name}' has no image size: samples have shape {self.shape}")
+        return self.shape[-1]
+
+
+@dataclass
+class InMemoryData:
+    """A whole dataset: images as uint8 (N, C, H, W) in [0, 255], or vectors as float32 (N, D)."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None  # int64 (N,) labels, or None
+    spec: DataSpec
+
+    def __post_init__(self) -> None:
+        assert tuple(self.x.shape[1:]) == tuple(self.spec.shape), (self.x.shape, self.spec.shape)
+        if self.y is not None:
+            assert self.y.shape == (self.x.shape[0],), (self.y.shape, self.x.shape)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def to(self, device: torch.device | str) -> "InMemoryData":
+        """The same data on another device."""
+        y = None if self.y is None else self.y.to(device)
+        return InMemoryData(self.x.to(device), y, self.spec)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-space float tensor: images scaled to [-1, 1], vectors unchanged."""
+        if self.spec.is_image:
+            return x.float().mul_(2.0 / 255.0).sub_(1.0)
+        return x.float()
+
+
+def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
+    """Model-space images in [-1, 1] back to uint8 [0, 255] (for grids and saved samples)."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class BatchStream:
+    """Endless shuffled batches (drop_last), from its own generator so data order is resumable.
+
+    Each epoch draws a fresh permutation; `state_dict` captures the permutation, the position
+    and the generator, so a resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, data: InMemoryData, batch_size: int, seed: int) -> None:
+        if batch_size > len(data):
+            from gan_runner.errors import ConfigError
+
+            raise ConfigError(
+                f"dataset.batch_size={batch_size} is larger than dataset '{data.spec.name}' "
+                f"({len(data)} samples); lower dataset.batch_size"
+            )
+        self.data = data
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(seed)  # CPU generator: same order on any device
+        self.perm = torch.randperm(len(data), generator=self.gen)
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch: normalized x (B, ...) and labels (B,) or None, on the data's device."""
+        if self.pos + self.batch_size > len(self.perm):
+            self.perm = torch.randperm(len(self.data), generator=self.gen)
+            self.pos = 0
+            self.epoch += 1
+        idx = self.perm[self.pos : self.pos + self.batch_size].to(self.data.x.device)
+        self.pos += self.batch_size
+        x = self.data.normalize(self.data.x.index_select(0, idx))
+        y = None if self.data.y is None else self.data.y.index_select(0, idx)
+        return x, y
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-tensor state for checkpoints."""
+        return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from `state_dict`."""
+        self.gen.set_state(state["gen"])
+        self.perm = state["perm"].clone()
+        self.pos = int(state["pos"])
+        self.epoch = int(state["epoch"])
