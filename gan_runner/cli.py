@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_runner.errors import UserError
 
 EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
 
 
 @hydra.main(version_base=None, config_path="pkg://gan_runner.conf", config_name="config")
@@ -41,8 +42,19 @@ def _app(cfg: DictConfig) -> None:
             return
         sys.exit(EXIT_USER_ERROR)
     rel = os.path.relpath(run_dir)
-    print(f"done: {metrics['step']} steps in {metrics['train_time_s']:.0f}s "
+    if metrics["status"] == "diverged":
+        kept = "the last good checkpoint is in " + f"{rel}/checkpoints" if (run_dir / "checkpoints").is_dir() else "no checkpoint was written"
+        print(f"error: training diverged at {metrics['reason']}; {kept} "
+              "(trainer.on_divergence=rollback retries from a checkpoint with lower learning rates)", file=sys.stderr)
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            sys.exit(EXIT_DIVERGED)
+        return
+    verb = "stopped" if metrics["status"] == "interrupted" else "done"
+    print(f"{verb}: {metrics['step']} steps in {metrics['train_time_s']:.0f}s "
           f"({metrics['steps_per_s']:.1f} it/s); run dir: {rel}; view: tensorboard --logdir {rel}")
+    if metrics["status"] == "interrupted" and HydraConfig.get().mode != RunMode.MULTIRUN:
+        print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
+        sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
 
 
 _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -60,7 +72,7 @@ def _resume_in_place(argv: list[str]) -> list[str]:
     from gan_runner.training.checkpoint import run_dir_of
 
     target = resume[-1]
-    if target in ("", "null", "None") or not Path(target).exists():
+    if target in ("", "null", "None", "auto") or not Path(target).exists():
         return argv  # run() reports the bad path with one clear line
     return argv + [f"hydra.run.dir={run_dir_of(target)}"]
 

@@ -4,6 +4,7 @@ Importable and testable without the CLI; the Hydra entry point only composes the
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,15 +16,16 @@ from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import losses as _losses  # noqa: F401  (registers losses)
 from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.data import BatchStream, build_dataset
-from gan_runner.errors import ConfigError
+from gan_runner.errors import ConfigError, UserError
 from gan_runner.optim import build_optimizers
 from gan_runner.registry import LOSSES, MODELS
-from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
+from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load_newest_good
 from gan_runner.training.ema import EMA
 from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
 
 TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sample_every", "ckpt_every",
-                "ema", "resume", "grid_size", "quiet", "deterministic"}
+                "ema", "resume", "grid_size", "quiet", "deterministic", "on_divergence", "max_grad_norm",
+                "max_rollbacks", "rollback_lr_factor"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,8 +54,20 @@ def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
     ema = t.get("ema", 0.0)
     if not isinstance(ema, (int, float)) or not 0 <= ema < 1:
         raise ConfigError(f"trainer.ema must be a decay in [0, 1) (0 = off), got {ema!r}")
+    policy = t.get("on_divergence", "stop")
+    if policy not in ("stop", "rollback"):
+        raise ConfigError(f"trainer.on_divergence must be stop or rollback, got {policy!r}")
+    max_grad_norm = t.get("max_grad_norm")
+    if max_grad_norm is not None and (not isinstance(max_grad_norm, (int, float)) or max_grad_norm <= 0):
+        raise ConfigError(f"trainer.max_grad_norm must be > 0 or null (off), got {max_grad_norm!r}")
+    max_rollbacks, factor = t.get("max_rollbacks", 3), t.get("rollback_lr_factor", 0.5)
+    if not isinstance(max_rollbacks, int) or max_rollbacks < 0:
+        raise ConfigError(f"trainer.max_rollbacks must be an integer >= 0, got {max_rollbacks!r}")
+    if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+        raise ConfigError(f"trainer.rollback_lr_factor must be in (0, 1], got {factor!r}")
     return TrainerOptions(t["max_steps"], max_time, t["n_critic"], t["log_every"], t["sample_every"],
-                          t["ckpt_every"], t["grid_size"], bool(t.get("quiet", False)))
+                          t["ckpt_every"], t["grid_size"], bool(t.get("quiet", False)), policy,
+                          None if max_grad_norm is None else float(max_grad_norm), max_rollbacks, float(factor))
 
 
 def named_options(section: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
@@ -62,6 +76,30 @@ def named_options(section: Mapping[str, Any], group: str) -> tuple[str, dict[str
         raise ConfigError(f"{group} config has no 'name'")
     opts = dict(section)
     return str(opts.pop("name")), opts
+
+
+def find_resume_checkpoint(resume: Any, run_dir: Path, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint to resume from: a file as given, a run dir's newest good one, or 'auto' (this run dir's, if any)."""
+    if resume in (None, "", False):
+        return None
+    if resume == "auto":
+        target = run_dir
+    else:
+        target = Path(str(resume)).expanduser()
+        if target.is_file():
+            return load_checkpoint(target, map_location=device)
+        if not target.exists():
+            raise UserError(f"trainer.resume={resume}: {target} does not exist; give a run dir, a checkpoint file or auto")
+    found = load_newest_good(target, map_location=device)
+    if found is None:
+        if resume == "auto":
+            return None  # nothing to resume yet: start fresh in this run dir
+        raise UserError(f"trainer.resume={resume}: {target} is not a gan-runner run dir with a loadable checkpoint "
+                        f"(looked for {CKPT_DIR}/{LAST} and {CKPT_DIR}/step_*.pt)")
+    ckpt, path, problems = found
+    for problem in problems:
+        print(f"warning: {problem}; resuming from {path} instead", file=sys.stderr)
+    return ckpt
 
 
 def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
@@ -95,8 +133,8 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     stream = BatchStream(data.to(device), batch_size, seed)
     ema = EMA(model.G, float(tcfg["ema"])) if tcfg.get("ema") else None
     trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed)
-    if tcfg.get("resume"):
-        ckpt = load_checkpoint(resolve_checkpoint(str(tcfg["resume"])), map_location=device)
+    ckpt = find_resume_checkpoint(tcfg.get("resume"), run_dir, device)
+    if ckpt is not None:
         try:
             trainer.load_state_dict(ckpt)
         except (RuntimeError, KeyError, ValueError) as e:

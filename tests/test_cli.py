@@ -5,8 +5,9 @@ import json
 
 import pytest
 import torch
-from conftest import TINY, gan_run, tiny
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import TINY, gan_run, tiny
 
 
 def test_run_writes_everything_under_its_run_dir(tmp_path):

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import yaml
-from conftest import CONF, REPO
 from omegaconf import OmegaConf
 
 import gan_runner.data  # noqa: F401
@@ -16,6 +15,8 @@ import gan_runner.models  # noqa: F401
 from gan_runner.data import DataSpec
 from gan_runner.optim import COMMON_KEYS
 from gan_runner.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS
+
+from conftest import CONF, REPO
 
 GROUPS = {"model": MODELS, "loss": LOSSES, "optimizer": OPTIMIZERS, "dataset": DATASETS}
 OPTION_FILES = [(g, p.stem) for g in [*GROUPS, "trainer"] for p in sorted((CONF / g).glob("*.yaml"))]

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import gan_run, tiny
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_runner.run import run
+
+from conftest import gan_run, tiny
 
 
 def compose_tiny(*extra: str):

@@ -88,3 +88,22 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_candidates(run_dir: Path) -> list[Path]:
+    """A run's checkpoints, newest first: last.pt, then step_N.pt by descending N."""
+    ckpt_dir = Path(run_dir) / CKPT_DIR
+    steps = sorted(ckpt_dir.glob("step_*.pt"), key=lambda p: p.stem, reverse=True)
+    last = ckpt_dir / LAST
+    return ([last] if last.is_file() else []) + steps
+
+
+def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path, list[str]] | None:
+    """The newest checkpoint of a run that loads, its path, and one line per newer one that did not."""
+    problems: list[str] = []
+    for path in checkpoint_candidates(run_dir):
+        try:
+            return load_checkpoint(path, map_location), path, problems
+        except UserError as e:
+            problems.append(str(e))
+    return None

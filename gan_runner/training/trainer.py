@@ -16,11 +16,13 @@ import torch
 from PIL import Image
 
 from gan_runner.data.base import BatchStream
+from gan_runner.errors import UserError
 from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel
-from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, rng_state, save_atomic, set_rng_state
+from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic, set_rng_state
 from gan_runner.training.ema import EMA
 from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
+from gan_runner.training.guards import StopSignals, all_finite, divergence_reason
 from gan_runner.training.logger import RunLogger, StatsAccumulator
 
 
@@ -36,6 +38,10 @@ class TrainerOptions:
     ckpt_every: int
     grid_size: int
     quiet: bool = False
+    on_divergence: str = "stop"  # stop | rollback
+    max_grad_norm: float | None = 1e6
+    max_rollbacks: int = 3
+    rollback_lr_factor: float = 0.5
 
 
 def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -60,6 +66,7 @@ class Trainer:
         self.config, self.seed = config, seed
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
+        self.rollbacks: list[dict[str, Any]] = []
         self.g_params = list(model.G.parameters())
         self.d_params = list(model.D.parameters())
         # Fixed latents from their own CPU generator: the same grids on any device, at every step.
@@ -105,7 +112,10 @@ class Trainer:
         """Write checkpoints/step_N.pt and point last.pt at it (both atomic; a hard link, not a copy)."""
         ckpt_dir = self.run_dir / CKPT_DIR
         path = ckpt_dir / f"step_{self.step:07d}.pt"
-        save_atomic(self.state_dict(), path)
+        try:
+            save_atomic(self.state_dict(), path)
+        except OSError as e:  # full disk, permissions: the previous checkpoint is untouched
+            raise UserError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from None
         tmp = ckpt_dir / f".{LAST}.link"
         if tmp.exists():
             tmp.unlink()
@@ -146,7 +156,7 @@ class Trainer:
         stats.add(s)
 
     def train(self) -> dict[str, Any]:
-        """Run until max_steps G steps or max_time seconds; returns the run's final figures."""
+        """Run until max_steps G steps, max_time seconds, a stop signal or divergence; returns final figures."""
         o = self.opts
         logger = RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size, o.quiet)
         logger.hparams(_flatten(self.config), ["loss/d", "loss/g", "D/real", "D/fake"])
@@ -155,34 +165,50 @@ class Trainer:
         self._t0 = t0 = time.monotonic()
         start_step = self.step
         last: dict[str, float] = {}
-        stopped_by = "max_steps"
-        while self.step < o.max_steps:
-            if o.max_time is not None and self.elapsed + time.monotonic() - t0 >= o.max_time:
-                stopped_by = "max_time"
-                break
-            log = (self.step + 1) % o.log_every == 0 or self.step + 1 == o.max_steps
-            for _ in range(o.n_critic):
-                self.d_step(stats, log)
-            self.g_step(stats, log)
-            self.sched_g.step()
-            self.sched_d.step()
-            self.step += 1
-            if log:
-                values = stats.pop()
-                values["lr/g"], values["lr/d"] = self.sched_g.get_last_lr()[0], self.sched_d.get_last_lr()[0]
-                last = logger.scalars(self.step, values, o.n_critic)
-            if self.step % o.sample_every == 0:
-                self.write_grids(logger)
-            if self.step % o.ckpt_every == 0:
-                self.save()
+        status, stopped_by, reason = "completed", "max_steps", None
+        with StopSignals() as signals:
+            while self.step < o.max_steps:
+                if signals.received is not None:
+                    status, stopped_by = "interrupted", f"signal {signals.received}"
+                    break
+                if o.max_time is not None and self.elapsed + time.monotonic() - t0 >= o.max_time:
+                    stopped_by = "max_time"
+                    break
+                log = (self.step + 1) % o.log_every == 0 or self.step + 1 == o.max_steps
+                for _ in range(o.n_critic):
+                    self.d_step(stats, log)
+                self.g_step(stats, log)
+                self.sched_g.step()
+                self.sched_d.step()
+                self.step += 1
+                problem = None
+                if log:
+                    values = stats.pop()
+                    problem = divergence_reason(values, o.max_grad_norm)
+                    if problem is None:
+                        values["lr/g"], values["lr/d"] = self.sched_g.get_last_lr()[0], self.sched_d.get_last_lr()[0]
+                        last = logger.scalars(self.step, values, o.n_critic)
+                if problem is None and self.step % o.ckpt_every == 0 and not all_finite([self.model.G, self.model.D]):
+                    problem = "non-finite weights"  # never checkpoint a broken model
+                if problem is not None:
+                    if self.rollback(problem, logger):
+                        stats.pop()
+                        continue
+                    status, stopped_by, reason = "diverged", "divergence", f"step {self.step}: {problem}"
+                    break
+                if self.step % o.sample_every == 0:
+                    self.write_grids(logger)
+                if self.step % o.ckpt_every == 0:
+                    self.save()
         train_s = time.monotonic() - t0
-        if self.step % o.sample_every:
-            self.write_grids(logger)
-        self.save()
+        if status != "diverged":
+            if self.step % o.sample_every:
+                self.write_grids(logger)
+            self.save()
         logger.close()
         steps = self.step - start_step
-        return {
-            "status": "completed",
+        metrics: dict[str, Any] = {
+            "status": status,
             "stopped_by": stopped_by,
             "step": self.step,
             "max_steps": o.max_steps,
@@ -190,7 +216,35 @@ class Trainer:
             "steps_per_s": round(steps / max(train_s, 1e-9), 3),
             "images_per_s": round(steps * self.stream.batch_size * (o.n_critic + 1) / max(train_s, 1e-9), 1),
             "final": {k: round(v, 6) for k, v in last.items()},
+            "rollbacks": self.rollbacks,
         }
+        if reason:
+            metrics["reason"] = reason
+        if signals.received is not None:
+            metrics["signal"] = signals.received
+        return metrics
+
+    def rollback(self, problem: str, logger: RunLogger) -> bool:
+        """Policy 'rollback': reload the newest good checkpoint with lower learning rates (bounded times)."""
+        o = self.opts
+        if o.on_divergence != "rollback" or len(self.rollbacks) >= o.max_rollbacks:
+            return False
+        found = load_newest_good(self.run_dir, map_location=self.device)
+        if found is None:
+            return False
+        ckpt, path, _ = found
+        bad_step = self.step
+        self.load_state_dict(ckpt)
+        scale = o.rollback_lr_factor ** (len(self.rollbacks) + 1)
+        for sched in (self.sched_g, self.sched_d):
+            sched.base_lrs = [lr * scale for lr in sched.base_lrs]
+            for group, lr in zip(sched.optimizer.param_groups, sched.get_last_lr()):
+                group["lr"] = lr * scale
+        self.rollbacks.append({"at_step": bad_step, "to_step": self.step, "reason": problem, "lr_scale": scale,
+                               "checkpoint": path.name})
+        if not o.quiet:
+            print(f"\nwarning: {problem} at step {bad_step}; rolled back to step {self.step} with learning rates x{scale:g}")
+        return True
 
     def write_grids(self, logger: RunLogger) -> None:
         """Sample grids from the fixed latents (EMA generator when on) to TensorBoard and samples/."""

@@ -1,0 +1,175 @@
+"""Nothing lost: signals, kill -9, corrupt checkpoints, unsafe pickles, full disks, divergence."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+
+from gan_runner.errors import UserError
+from gan_runner.losses.standard import NonSaturating
+from gan_runner.registry import LOSSES
+from gan_runner.run import run
+from gan_runner.training import checkpoint as ckpt_mod
+from gan_runner.training.checkpoint import load_checkpoint
+
+from conftest import gan_run, tiny
+
+
+def cfg(*extra: str):
+    with initialize_config_module("gan_runner.conf", version_base=None):
+        return compose("config", overrides=[*tiny("dcgan"), *extra])
+
+
+def start_cli(run_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    """gan-run in the background with many steps, returning once it has logged progress."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "gan_runner.cli", *tiny("dcgan"), "trainer.max_steps=100000",
+                             "trainer.quiet=false", "trainer.log_every=5", *extra, f"hydra.run.dir={run_dir}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("step "):
+            return proc
+    raise AssertionError(f"no progress line: {proc.stderr.read() if proc.stderr else ''}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_writes_a_checkpoint_and_exits_cleanly(tmp_path, sig):
+    run_dir = tmp_path / "run"
+    proc = start_cli(run_dir, "trainer.ckpt_every=100000")  # no periodic checkpoint: only the signal's
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    assert "trainer.resume=" in out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["signal"] == sig
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["step"] == metrics["step"] > 0
+    again = gan_run(*tiny("dcgan"), f"trainer.max_steps={metrics['step'] + 2}", f"trainer.resume={run_dir}")
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == metrics["step"] + 2
+
+
+def test_kill_9_leaves_a_loadable_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    for delay in (0.0, 0.3, 0.7):
+        proc = start_cli(run_dir, "trainer.ckpt_every=1", "trainer.resume=auto")
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate(timeout=30)
+        last = run_dir / "checkpoints" / "last.pt"
+        if last.exists():
+            assert load_checkpoint(last)["step"] >= 1
+    # A writer killed mid-save may leave a temp file beside the checkpoints; resuming must not trip over it.
+    proc = start_cli(run_dir, "trainer.ckpt_every=1", "trainer.resume=auto")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+
+
+def test_corrupt_last_checkpoint_falls_back_to_the_previous_good_one(tmp_path):
+    run(cfg("trainer.max_steps=4", "trainer.ckpt_every=2"), tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated (last.pt and step_4 share the file)
+    with pytest.raises(UserError, match="unreadable"):
+        load_checkpoint(last)
+    out = gan_run(*tiny("dcgan"), "trainer.max_steps=6", f"trainer.resume={tmp_path / 'run'}")
+    assert out.returncode == 0, out.stderr
+    assert "warning:" in out.stderr and "step_0000002.pt" in out.stderr
+    assert load_checkpoint(last)["step"] == 6
+
+
+def test_checkpoint_crafted_to_run_code_does_not_run_it(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": 1, "payload": Evil()}, path)
+    with pytest.raises(UserError, match="unreadable"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def save_then_fail(obj, f, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:  # the second checkpoint hits a full disk halfway
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", save_then_fail)
+    with pytest.raises(UserError, match="No space left on device; the previous checkpoint is intact"):
+        run(cfg("trainer.max_steps=4", "trainer.ckpt_every=2"), tmp_path / "run")
+    monkeypatch.setattr(ckpt_mod.torch, "save", real_save)
+    ckpt_dir = tmp_path / "run" / "checkpoints"
+    assert load_checkpoint(ckpt_dir / "last.pt")["step"] == 2
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["last.pt", "step_0000002.pt"], "no temp files left"
+
+
+def test_divergence_stops_with_a_reason_and_keeps_good_checkpoints(tmp_path):
+    out = gan_run(*tiny("gan"), "dataset=ring8", "optimizer=sgd", "optimizer.lr_g=1e8", "optimizer.lr_d=1e8",
+                  "trainer.max_steps=50", "trainer.log_every=5", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 3 and "diverged" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and "non-finite" in metrics["reason"]
+    assert metrics["step"] <= 5, "detected within log_every steps"
+    for path in (tmp_path / "checkpoints").glob("*.pt") if (tmp_path / "checkpoints").exists() else []:
+        ck = load_checkpoint(path)
+        assert all(torch.isfinite(t).all() for t in ck["G"].values() if t.is_floating_point())
+
+
+class _NaNOnce(NonSaturating):
+    """A loss that returns NaN once, at its Nth D objective: a stand-in for a sudden blow-up."""
+
+    def __init__(self, *, at: int = 7) -> None:
+        self.at, self.calls = at, 0
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = super().d_terms(real, fake)
+        return loss * float("nan") if self.calls == self.at else loss
+
+
+if "nan_once" not in LOSSES:
+    LOSSES.register("nan_once")(_NaNOnce)
+
+
+def test_rollback_reloads_the_last_good_checkpoint_with_lower_learning_rates(tmp_path):
+    metrics = run(cfg("loss.name=nan_once", "trainer.max_steps=8", "trainer.ckpt_every=4", "trainer.log_every=1",
+                      "trainer.on_divergence=rollback"), tmp_path / "run")
+    assert metrics["status"] == "completed" and metrics["step"] == 8
+    [event] = metrics["rollbacks"]
+    assert (event["at_step"], event["to_step"], event["lr_scale"]) == (7, 4, 0.5)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 2e-4 x 0.5
+
+
+def test_rollback_gives_up_after_max_rollbacks(tmp_path):
+    metrics = run(cfg("loss.name=nan_once", "trainer.max_steps=8", "trainer.ckpt_every=4", "trainer.log_every=1",
+                      "trainer.on_divergence=rollback", "trainer.max_rollbacks=0"), tmp_path / "run")
+    assert metrics["status"] == "diverged" and metrics["rollbacks"] == []
+
+
+def test_resume_auto_starts_fresh_then_continues(tmp_path):
+    first = run(cfg("trainer.max_steps=2", "trainer.resume=auto"), tmp_path / "run")
+    assert first["step"] == 2
+    second = run(cfg("trainer.max_steps=4", "trainer.resume=auto"), tmp_path / "run")
+    assert second["step"] == 4 and load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 4
