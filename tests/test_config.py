@@ -109,6 +109,10 @@ def test_config_ships_inside_the_wheel(tmp_path):
     shipped = sorted(p.relative_to(target / "gan_runner" / "conf").as_posix()
                      for p in (target / "gan_runner" / "conf").rglob("*.yaml"))
     assert shipped == sorted(p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml"))
+    # Every module of the package is in the wheel (a subpackage missing from pyproject's list is not).
+    package = REPO / "gan_runner"
+    installed = {p.relative_to(target / "gan_runner").as_posix() for p in (target / "gan_runner").rglob("*.py")}
+    assert {p.relative_to(package).as_posix() for p in package.rglob("*.py")} <= installed
     code = ("import gan_runner, pathlib; from hydra import compose, initialize_config_module\n"
             "assert str(pathlib.Path(gan_runner.__file__)).startswith(r'%s')\n"
             "with initialize_config_module('gan_runner.conf', version_base=None):\n"
