@@ -6,6 +6,7 @@ with code 2; HYDRA_FULL_ERROR=1 shows the full traceback instead.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -24,8 +25,27 @@ EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 
 
+def objective_value(metrics: dict, key: str | None) -> float | None:
+    """The sweep objective: metrics.json's dotted `key` (the first dot splits section and name).
+
+    A failed or diverged run returns the worst value for the sweeper's direction (+inf when
+    minimizing, -inf when maximizing): Optuna 2.x accepts it, while the Hydra Optuna plugin
+    crashes on NaN, and the sampler learns to avoid that region.
+    """
+    if not key:
+        return None
+    value = None
+    if metrics.get("status") == "completed":
+        section, _, name = key.partition(".")
+        value = metrics.get(section, {}).get(name) if name else metrics.get(section)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    direction = str(OmegaConf.select(HydraConfig.get(), "sweeper.direction", default="minimize"))
+    return -math.inf if direction.startswith("max") else math.inf
+
+
 @hydra.main(version_base=None, config_path="pkg://gan_runner.conf", config_name="config")
-def _app(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> float | None:
     from gan_runner.run import run  # imported late: `--help` and `--cfg` stay fast
     from gan_runner.training.trainer import write_json
 
@@ -39,7 +59,7 @@ def _app(cfg: DictConfig) -> None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # One bad job must not end a sweep: record why it failed and let the others run.
             write_json(run_dir / "metrics.json", {"status": "failed", "reason": str(e)})
-            return
+            return objective_value({"status": "failed"}, cfg.get("objective"))
         sys.exit(EXIT_USER_ERROR)
     rel = os.path.relpath(run_dir)
     if metrics["status"] == "diverged":
@@ -48,13 +68,14 @@ def _app(cfg: DictConfig) -> None:
               "(trainer.on_divergence=rollback retries from a checkpoint with lower learning rates)", file=sys.stderr)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(EXIT_DIVERGED)
-        return
+        return objective_value(metrics, cfg.get("objective"))
     verb = "stopped" if metrics["status"] == "interrupted" else "done"
     print(f"{verb}: {metrics['step']} steps in {metrics['train_time_s']:.0f}s "
           f"({metrics['steps_per_s']:.1f} it/s); run dir: {rel}; view: tensorboard --logdir {rel}")
     if metrics["status"] == "interrupted" and HydraConfig.get().mode != RunMode.MULTIRUN:
         print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
         sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
+    return objective_value(metrics, cfg.get("objective"))
 
 
 _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -80,11 +101,14 @@ def _resume_in_place(argv: list[str]) -> list[str]:
 def explain_compose_error(exc: Exception, argv: list[str]) -> str:
     """One line for a Hydra composition error: which name or key is wrong and what would be right."""
     msg = str(exc)
-    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", msg)
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", msg)
     if missing:
         group, option = missing.groups()
         choices = re.findall(r"^\t(\S+)$", msg.split("Config search path")[0], flags=re.M)
-        return f"unknown {group} '{option}' (choices: {', '.join(choices)})"
+        hint = ""
+        if group.startswith("hydra/") or group == "hparams_search":
+            hint = "; launcher and sweeper plugins come with: pip install 'gan-runner[sweeps]' (SLURM: 'gan-runner[slurm]')"
+        return f"unknown {group} '{option}' (choices: {', '.join(choices)}){hint}"
     bad_key = re.search(r"Could not override '([^']+)'", msg)
     if bad_key:
         key = bad_key.group(1)

@@ -14,6 +14,17 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+# TensorBoard's Custom Scalars tab: related curves on one chart (tags are regular expressions).
+CUSTOM_SCALARS = {
+    "GAN": {
+        "losses of G and D": ["Multiline", ["loss/d", "loss/g"]],
+        "D(x) vs D(G(z))": ["Multiline", ["D/real", "D/fake"]],
+        "gradient norms": ["Multiline", ["grad_norm/d", "grad_norm/g"]],
+        "learning rates": ["Multiline", ["lr/g", "lr/d"]],
+    },
+    "metrics": {"evaluation": ["Multiline", ["eval/.*"]], "throughput": ["Multiline", ["perf/.*"]]},
+}
+
 # Shown on the console progress line, in this order, when present.
 CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake", "wasserstein")
 
@@ -56,6 +67,7 @@ class RunLogger:
         self.t0 = self.t_last = time.monotonic()
         self.step_last = self.start_step = start_step
         self.tty = sys.stdout.isatty()
+        self.writer.add_custom_scalars(CUSTOM_SCALARS)
 
     def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
         """Write scalars plus throughput; print the progress line. Returns what was written."""

@@ -184,10 +184,11 @@ class Trainer:
                 problem = None
                 if log:
                     values = stats.pop()
+                    values["lr/g"], values["lr/d"] = self.sched_g.get_last_lr()[0], self.sched_d.get_last_lr()[0]
+                    logged = logger.scalars(self.step, values, o.n_critic)  # NaNs too: the dashboard shows the blow-up
                     problem = divergence_reason(values, o.max_grad_norm)
                     if problem is None:
-                        values["lr/g"], values["lr/d"] = self.sched_g.get_last_lr()[0], self.sched_d.get_last_lr()[0]
-                        last = logger.scalars(self.step, values, o.n_critic)
+                        last = logged
                 if problem is None and self.step % o.ckpt_every == 0 and not all_finite([self.model.G, self.model.D]):
                     problem = "non-finite weights"  # never checkpoint a broken model
                 if problem is not None:

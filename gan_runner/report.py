@@ -1,0 +1,203 @@
+"""`gan-report`: one comparable table (markdown + CSV) and a curve plot for a sweep or a single run.
+
+Works on a sweep still in progress: a job without metrics.json is reported as running, with the
+last step TensorBoard has seen.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan_runner.errors import UserError
+
+SUMMARY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")
+CURVE_KEYS = ("loss/d", "loss/g")
+LOWER_IS_BETTER = ("fid", "kid", "kl", "distance", "loss")
+
+
+@dataclass
+class RunRow:
+    """One run of a sweep, as the report shows it."""
+
+    name: str
+    path: Path
+    overrides: list[str]
+    status: str
+    step: int | None
+    steps_per_s: float | None
+    reason: str = ""
+    final: dict[str, float] = field(default_factory=dict)
+    best: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """The overrides without the seed: runs that differ only by seed are repeats of one setting."""
+        return " ".join(o for o in self.overrides if not o.split("=")[0].lstrip("+") == "seed") or "(defaults)"
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run dirs under `root` (itself if it is one): directories holding .hydra/ or metrics.json."""
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory: give a run dir or a sweep dir (outputs/multirun/DATE/TIME)")
+    if (root / ".hydra").is_dir() or (root / "metrics.json").is_file():
+        return [root]
+    runs = sorted({p.parent.parent for p in root.rglob(".hydra/overrides.yaml")} | {p.parent for p in root.rglob("metrics.json")})
+    runs = [r for r in runs if r != root]
+    if not runs:
+        raise UserError(f"{root} holds no gan-run runs (no .hydra/ or metrics.json below it)")
+    return sorted(runs, key=lambda p: _natural(p.relative_to(root).as_posix()))
+
+
+def _natural(s: str) -> tuple:
+    head = s.split("_", 1)[0]
+    return (int(head), s) if head.isdigit() else (math.inf, s)
+
+
+def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """All scalar series of a run's TensorBoard logs: tag -> [(step, value)]."""
+    if not tb_dir.is_dir():
+        return {}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0, "images": 1, "tensors": 1}).Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def read_run(path: Path, root: Path) -> RunRow:
+    """Collect status, final and best figures, and curves of one run dir."""
+    overrides_file = path / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    overrides = [o for o in overrides or [] if not o.startswith(("hydra.", "hydra/"))]
+    metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else None
+    curves = read_scalars(path / "tb")
+    name = path.relative_to(root).as_posix() if path != root else path.name
+    if metrics is None:
+        last = max((pts[-1][0] for pts in curves.values() if pts), default=None)
+        return RunRow(name, path, overrides, "running", last, None, curves=curves,
+                      final={k: pts[-1][1] for k, pts in curves.items() if pts and k in SUMMARY_KEYS})
+    final = {k: v for k, v in metrics.get("final", {}).items() if k in SUMMARY_KEYS}
+    final.update({f"eval/{k}": v for k, v in metrics.get("eval", {}).items() if isinstance(v, (int, float))})
+    best = {}
+    for tag, pts in curves.items():
+        if tag.startswith("eval/") and pts:
+            values = [v for _, v in pts]
+            best[tag] = min(values) if any(w in tag.lower() for w in LOWER_IS_BETTER) else max(values)
+    return RunRow(name, path, overrides, metrics.get("status", "?"), metrics.get("step"), metrics.get("steps_per_s"),
+                  metrics.get("reason", ""), final, best, curves)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def tables(rows: list[RunRow]) -> tuple[str, str, str]:
+    """(markdown per run, markdown mean ± std per setting, CSV per run)."""
+    final_keys = sorted({k for r in rows for k in r.final})
+    best_keys = sorted({k for r in rows for k in r.best})
+    header = ["run", "overrides", "status", "step", "steps/s", *final_keys, *[f"best {k}" for k in best_keys], "reason"]
+    body = [[r.name, " ".join(r.overrides), r.status, r.step, r.steps_per_s, *[r.final.get(k) for k in final_keys],
+             *[r.best.get(k) for k in best_keys], r.reason] for r in rows]
+    md = _markdown(header, [[_fmt(v) for v in row] for row in body])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows([["" if v is None else v for v in row] for row in body])
+
+    groups: dict[str, list[RunRow]] = {}
+    for r in rows:
+        groups.setdefault(r.group, []).append(r)
+    keys = ["steps/s", *final_keys, *[f"best {k}" for k in best_keys]]
+    g_body = []
+    for name, members in groups.items():
+        done = [m for m in members if m.status == "completed"]
+        cells = [name, f"{len(done)}/{len(members)}"]
+        for k in keys:
+            vals = [m.steps_per_s if k == "steps/s" else (m.best.get(k[5:]) if k.startswith("best ") else m.final.get(k))
+                    for m in done]
+            vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+            cells.append("" if not vals else f"{statistics.fmean(vals):.4g}" +
+                         (f" ± {statistics.stdev(vals):.2g}" if len(vals) > 1 else ""))
+        g_body.append(cells)
+    return md, _markdown(["setting (without seed)", "completed", *keys], g_body), buf.getvalue()
+
+
+def _markdown(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(rows: list[RunRow], out: Path) -> None:
+    """One panel per metric (losses, eval metrics), one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in CURVE_KEYS if any(k in r.curves for r in rows)]
+    keys += sorted({k for r in rows for k in r.curves if k.startswith("eval/")})
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5 * max(1, len(keys)), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for r in rows:
+            if r.curves.get(key):
+                steps, values = zip(*r.curves[key])
+                ax.plot(steps, values, label=r.name[:40])
+        ax.set_title(key)
+        ax.set_xlabel("G step")
+    if keys and len(rows) <= 12:
+        axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def report(root: Path, out_dir: Path | None = None, plot: bool = True) -> str:
+    """Write report.md, report.csv (and curves.png) for a sweep or run; returns the markdown."""
+    root = root.resolve()
+    rows = [read_run(p, root) for p in find_runs(root)]
+    if len(rows) > 1:  # show what varies across the sweep, not the flags every job shares
+        shared = set.intersection(*(set(r.overrides) for r in rows))
+        for r in rows:
+            r.overrides = [o for o in r.overrides if o not in shared]
+    per_run, per_setting, csv_text = tables(rows)
+    out_dir = out_dir or root
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = f"# Report: {root}\n\n## Runs\n\n{per_run}\n## Mean ± std over seeds\n\n{per_setting}"
+    (out_dir / "report.md").write_text(md)
+    (out_dir / "report.csv").write_text(csv_text)
+    if plot:
+        plot_curves(rows, out_dir / "curves.png")
+    return md
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of `gan-report`."""
+    parser = argparse.ArgumentParser(prog="gan-report", description=__doc__)
+    parser.add_argument("path", type=Path, help="a sweep dir (outputs/multirun/DATE/TIME) or a run dir")
+    parser.add_argument("--out", type=Path, default=None, help="where to write report.md/.csv and curves.png (default: PATH)")
+    parser.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    args = parser.parse_args(argv)
+    try:
+        print(report(args.path, args.out, plot=not args.no_plot))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

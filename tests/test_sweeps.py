@@ -1,0 +1,102 @@
+"""Sweeps and dashboards: parallel multirun, Optuna search, launcher configs, gan-report, TensorBoard."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_module
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gan_runner.cli import explain_compose_error
+from gan_runner.report import report
+
+from conftest import TINY, gan_run
+
+pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs the [sweeps] extra")
+
+
+def test_parallel_sweep_with_a_diverging_job_and_its_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = gan_run("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "trainer.max_steps=6",
+                  "optimizer.lr_d=1e-4,2e-4,3e-4,1e9", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for job in "0123":  # every run is self-contained
+        assert (sweep / job / "tb").is_dir() and (sweep / job / "metrics.json").is_file()
+    md = report(sweep)
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert len(rows) == 4
+    failed = [r for r in rows if r["status"] != "completed"]
+    assert len(failed) == 1 and failed[0]["status"] == "diverged" and "non-finite" in failed[0]["reason"]
+    assert failed[0]["overrides"] == "optimizer.lr_d=1000000000.0"  # only what varies is shown
+    assert "## Mean ± std over seeds" in md and (sweep / "curves.png").stat().st_size > 1000
+
+
+def test_report_on_a_single_run_and_on_a_sweep_in_progress(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = gan_run("-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (sweep / "1" / "metrics.json").unlink()  # as if job 1 were still training
+    rows = {r["run"]: r for r in csv.DictReader(open_report(sweep))}
+    assert rows["0"]["status"] == "completed" and rows["1"]["status"] == "running" and rows["1"]["step"] == "4"
+    single = tmp_path / "single"
+    shutil.copytree(sweep / "0", single)
+    assert "| completed |" in report(single)
+
+
+def open_report(path):
+    report(path, plot=False)
+    return (path / "report.csv").open()
+
+
+def test_gan_report_cli_errors_on_a_folder_without_runs(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "gan_runner.report", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "no gan-run runs" in out.stderr
+
+
+def test_optuna_search_runs_three_trials_end_to_end(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "optuna"
+    out = gan_run("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", "optimizer.lr_d=choice(2e-4,1e9)",
+                  *TINY, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert math.isfinite(result["best_value"]) and "optimizer.lr_g" in result["best_params"]
+    statuses = [json.loads((sweep / str(i) / "metrics.json").read_text())["status"] for i in range(3)]
+    assert len(statuses) == 3
+
+
+def test_tensorboard_has_what_a_dashboard_needs(tmp_path):
+    out = gan_run(*TINY, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    acc = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0, "scalars": 0, "tensors": 0}).Reload()
+    tags = acc.Tags()
+    assert {"loss/d", "loss/g", "D/real", "D/fake", "perf/steps_per_s"} <= set(tags["scalars"])
+    assert "samples/samples" in tags["images"]
+    hparams = acc.PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in hparams and "_hparams_/session_start_info" in hparams
+    assert b"model.width" in hparams["_hparams_/session_start_info"]
+    assert "custom_scalars__config__" in acc.PluginTagToContent("custom_scalars")
+    [layout] = acc.Tensors("custom_scalars__config__")
+    assert b"losses of G and D" in layout.tensor_proto.string_val[0]
+
+
+def test_slurm_launcher_config_composes():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the [slurm] extra")
+    with initialize_config_module("gan_runner.conf", version_base=None):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert "submitit" in launcher._target_.lower() and launcher.partition == "gpu" and launcher.gpus_per_node == 1
+
+
+def test_missing_plugin_error_names_the_extra():
+    msg = ("In 'config': Could not find 'hydra/launcher/joblib'\n\nAvailable options in 'hydra/launcher':\n"
+           "\tbasic\nConfig search path:\n\tprovider=hydra")
+    line = explain_compose_error(Exception(msg), [])
+    assert line.startswith("unknown hydra/launcher 'joblib' (choices: basic)") and "gan-runner[sweeps]" in line
