@@ -19,12 +19,14 @@ from gan_runner.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS
 from conftest import CONF, REPO
 
 GROUPS = {"model": MODELS, "loss": LOSSES, "optimizer": OPTIMIZERS, "dataset": DATASETS}
-OPTION_FILES = [(g, p.stem) for g in [*GROUPS, "trainer"] for p in sorted((CONF / g).glob("*.yaml"))]
+OPTION_FILES = [(g, p.stem) for g in [*GROUPS, "trainer", "experiment"] for p in sorted((CONF / g).glob("*.yaml"))]
 
 
 @pytest.mark.parametrize("group,option", OPTION_FILES, ids=[f"{g}={o}" for g, o in OPTION_FILES])
 def test_every_yaml_composes(compose_cfg, group, option):
     cfg = compose_cfg(f"{group}={option}")
+    if group == "experiment":
+        assert cfg.dataset.name == option and cfg.trainer.ema == 0
     if group in GROUPS:
         assert cfg[group].name == option  # file name == registry name: one module + one YAML
         assert option in GROUPS[group].names()
