@@ -62,3 +62,13 @@ def test_resume_with_a_different_model_is_a_clear_error(tmp_path):
     run(compose_tiny("trainer.max_steps=3"), tmp_path / "a")
     out = gan_run(*tiny("acgan"), "model.width=16", f"trainer.resume={tmp_path / 'a'}", cwd=tmp_path)
     assert out.returncode == 2 and "does not fit this config" in out.stderr
+
+
+def test_same_seed_same_run_and_different_seed_different_run(tmp_path):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        run(compose_tiny(f"seed={seed}", "trainer.max_steps=3"), tmp_path / name)
+    load = lambda n: torch.load(tmp_path / n / "checkpoints" / "last.pt", weights_only=True)  # noqa: E731
+    a, b, c = load("a"), load("b"), load("c")
+    assert_same_state(a["G"], b["G"], "G")
+    assert_same_state(a["D"], b["D"], "D")
+    assert not all(torch.equal(a["G"][k], c["G"][k]) for k in a["G"])
