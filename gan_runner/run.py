@@ -102,23 +102,21 @@ def find_resume_checkpoint(resume: Any, run_dir: Path, device: torch.device) -> 
     return ckpt
 
 
-def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
-    """Train one run described by `cfg`, writing everything under `run_dir`; returns metrics.json's content."""
-    t_start = time.monotonic()
+def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Trainer:
+    """Everything a run needs, built from the registries and checked, resumed if asked; nothing written yet."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     assert isinstance(config, dict)
     run_dir = Path(run_dir)
     tcfg = config["trainer"]
     opts = trainer_options(tcfg)
     seed = config.get("seed", 0)
-    if not isinstance(seed, int):
+    if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     device = resolve_device(str(tcfg.get("device", "auto")))
     if tcfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(seed)
 
-    # Build everything (and fail on bad choices) before touching the run dir's training outputs.
     dcfg = dict(config["dataset"])
     batch_size = dcfg.get("batch_size")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -140,11 +138,18 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
         except (RuntimeError, KeyError, ValueError) as e:
             raise ConfigError(f"checkpoint {tcfg['resume']} does not fit this config (model or optimizer differ): "
                               f"{str(e).splitlines()[0][:160]}") from None
+    return trainer
 
+
+def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """Train one run described by `cfg`, writing everything under `run_dir`; returns metrics.json's content."""
+    t_start = time.monotonic()
+    trainer = build_trainer(cfg, run_dir)  # fails on bad input before the run dir gets training outputs
+    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = trainer.train()
     metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)
-    metrics["device"] = str(device)
+    metrics["device"] = str(trainer.device)
     metrics["run_dir"] = str(run_dir)
     write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -188,9 +188,9 @@ def test_dcgan_parameter_counts(classic_dcgan: GANModel) -> None:
     k = 4 * 4  # every conv is 4x4, without bias (BN follows or Tanh ends)
     bn = lambda c: 2 * c  # noqa: E731  (scale + shift)
     g = 100 * 256 * k + bn(256) + 256 * 128 * k + bn(128) + 128 * 64 * k + bn(64) + 64 * 1 * k
-    d = 1 * 64 * k + 64 * 128 * k + bn(128) + 128 * 256 * k + bn(256) + (256 * 4 * 4 + 1)
+    d = 1 * 64 * k + 64 * 128 * k + bn(128) + 128 * 256 * k + bn(256) + 256 * 4 * 4  # last layer bias-free, as the paper's conv
     assert n_params(classic_dcgan.G) == g == 1_066_880
-    assert n_params(classic_dcgan.D) == d == 661_249
+    assert n_params(classic_dcgan.D) == d == 661_248
 
 
 def test_dcgan_rejects_image_size_not_4_times_power_of_2() -> None:

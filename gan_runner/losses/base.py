@@ -32,10 +32,13 @@ class AdversarialLoss:
     def after_d_step(self, model: GANModel) -> None:
         """Called after each D optimizer step (WGAN's weight clipping)."""
 
-    def d_objective(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, latent: Latent) -> tuple[torch.Tensor, Stats]:
-        """D's total loss on one batch of real data and one latent batch, with stats."""
-        with torch.no_grad():
-            fake = model.G(latent)  # (B, ...) no graph into G: D's step only
+    def d_objective(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, latent: Latent,
+                    fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
+        """D's total loss on one batch of real data and one latent batch (and G(latent) if already made)."""
+        if fake is None:
+            with torch.no_grad():
+                fake = model.G(latent)  # (B, ...) no graph into G: D's step only
+        fake = fake.detach()
         out_real = model.discriminate(real, y)
         out_fake = model.discriminate(fake, latent.y)
         adv = self.d_terms(out_real.adv, out_fake.adv)
@@ -51,9 +54,9 @@ class AdversarialLoss:
             stats.update(reg_stats)
         return loss, stats
 
-    def g_objective(self, model: GANModel, latent: Latent) -> tuple[torch.Tensor, Stats]:
-        """G's total loss on one latent batch, with stats."""
-        out = model.discriminate(model.G(latent), latent.y)
+    def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
+        """G's total loss on one latent batch (`fake` = G(latent) with its graph, if already made)."""
+        out = model.discriminate(model.G(latent) if fake is None else fake, latent.y)
         adv = self.g_term(out.adv)
         loss = adv
         stats: Stats = {"loss/g": adv.detach()}

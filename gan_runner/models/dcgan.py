@@ -31,7 +31,7 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, spec: DataSpec, depth: int, width: int, norm: Norm) -> None:
         super().__init__()
         self.body = DCGANBody(spec.channels, depth, width, norm)
-        self.head = nn.Linear(self.body.out_features, 1)
+        self.head = nn.Linear(self.body.out_features, 1, bias=False)  # = the paper's last 4x4 conv, bias-free
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         return DOut(self.head(self.body(x)).squeeze(1))  # (B,)

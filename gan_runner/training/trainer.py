@@ -18,7 +18,7 @@ from PIL import Image
 from gan_runner.data.base import BatchStream
 from gan_runner.errors import UserError
 from gan_runner.losses.base import AdversarialLoss
-from gan_runner.models.base import GANModel
+from gan_runner.models.base import GANModel, Latent
 from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic, set_rng_state
 from gan_runner.training.ema import EMA
 from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
@@ -127,11 +127,10 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------------------------ loop
-    def d_step(self, stats: StatsAccumulator, log: bool) -> None:
-        """One critic update on a fresh real batch and a fresh latent batch."""
-        real, y = self.stream.next()
-        latent = self.model.sample_latent(real.shape[0], self.device)
-        loss, s = self.loss.d_objective(self.model, real, y, latent)
+    def d_step(self, real: torch.Tensor, y: torch.Tensor | None, latent: Latent, fake: torch.Tensor | None,
+               stats: StatsAccumulator, log: bool) -> None:
+        """One critic update on a real batch and a latent batch (`fake` = G(latent) when already made)."""
+        loss, s = self.loss.d_objective(self.model, real, y, latent, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         if log:
@@ -140,11 +139,10 @@ class Trainer:
         self.loss.after_d_step(self.model)
         stats.add(s)
 
-    def g_step(self, stats: StatsAccumulator, log: bool) -> None:
+    def g_step(self, latent: Latent, fake: torch.Tensor | None, stats: StatsAccumulator, log: bool) -> None:
         """One generator update; D is frozen so no weight gradients are computed for it."""
         self.model.D.requires_grad_(False)
-        latent = self.model.sample_latent(self.stream.batch_size, self.device)
-        loss, s = self.loss.g_objective(self.model, latent)
+        loss, s = self.loss.g_objective(self.model, latent, fake)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.model.D.requires_grad_(True)
@@ -154,6 +152,27 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model.G)
         stats.add(s)
+
+    def iteration(self, stats: StatsAccumulator, log: bool) -> None:
+        """n_critic D updates, then one G update, on fresh batches and latents from the run's streams."""
+        batch = self.stream.batch_size
+        if self.opts.n_critic == 1:
+            # Algorithm 1 with k = 1, as the PyTorch DCGAN example runs it: G's step reuses the D step's
+            # latent and G(z) (graph kept), saving a G forward per iteration.
+            real, y = self.stream.next()
+            self.update(real, y, self.model.sample_latent(batch, self.device), stats, log)
+            return
+        for _ in range(self.opts.n_critic):
+            real, y = self.stream.next()
+            self.d_step(real, y, self.model.sample_latent(batch, self.device), None, stats, log)
+        self.g_step(self.model.sample_latent(batch, self.device), None, stats, log)
+
+    def update(self, real: torch.Tensor, y: torch.Tensor | None, latent: Latent, stats: StatsAccumulator,
+               log: bool = False) -> None:
+        """One D and one G update sharing `latent` and G(latent) (the k = 1 iteration)."""
+        fake = self.model.G(latent)  # (B, ...) with graph: D's step uses it detached, G's step through it
+        self.d_step(real, y, latent, fake, stats, log)
+        self.g_step(latent, fake, stats, log)
 
     def train(self) -> dict[str, Any]:
         """Run until max_steps G steps, max_time seconds, a stop signal or divergence; returns final figures."""
@@ -175,9 +194,7 @@ class Trainer:
                     stopped_by = "max_time"
                     break
                 log = (self.step + 1) % o.log_every == 0 or self.step + 1 == o.max_steps
-                for _ in range(o.n_critic):
-                    self.d_step(stats, log)
-                self.g_step(stats, log)
+                self.iteration(stats, log)
                 self.sched_g.step()
                 self.sched_d.step()
                 self.step += 1
