@@ -11,6 +11,7 @@ from torch import nn
 from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.data import build_dataset
+from gan_runner.errors import UserError
 from gan_runner.models.base import GANModel
 from gan_runner.registry import MODELS
 from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
@@ -38,11 +39,15 @@ def load_run(target: str | Path, device: str | torch.device = "cpu") -> LoadedRu
     spec = build_dataset(config["dataset"]).spec  # dataset-derived shapes, as at training time
     opts = dict(config["model"])
     model = MODELS.build(str(opts.pop("name")), spec, options=opts).to(device)
-    model.G.load_state_dict(ckpt["G"])
-    model.D.load_state_dict(ckpt["D"])
     ema_G = None
-    if ckpt.get("G_ema") is not None:
-        ema = EMA(model.G, 0.0)
-        ema.load_state_dict(ckpt["G_ema"])
-        ema_G = ema.module
+    try:
+        model.G.load_state_dict(ckpt["G"])
+        model.D.load_state_dict(ckpt["D"])
+        if ckpt.get("G_ema") is not None:
+            ema = EMA(model.G, 0.0)
+            ema.load_state_dict(ckpt["G_ema"])
+            ema_G = ema.module
+    except (RuntimeError, KeyError) as e:  # saved by a different version of the model code
+        raise UserError(f"checkpoint {target} does not match model '{config['model']['name']}' as this gan-runner builds it: "
+                        f"{str(e).strip().splitlines()[0][:160]}") from None
     return LoadedRun(model.eval(), ema_G, config, int(ckpt["step"]))

@@ -1,0 +1,115 @@
+"""Training throughput: gan-run vs the plain PyTorch DCGAN loop, alternated in one process.
+
+Same data (mnist_5k at 32x32), same architecture and optimizer (`model=dcgan model.width=64
+model.z_dim=100 dataset.image_size=32 dataset.batch_size=64`). Each round times `--steps`
+iterations of each loop; the table reports medians over `--rounds`, the FLOPs of one iteration
+(torch.utils.flop_counter) and the achieved GFLOP/s against this machine's measured fp32 matmul peak.
+
+    python bench/throughput.py [--rounds 5 --steps 30 --workers 2 --device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import torch
+from hydra import compose, initialize_config_module
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plain_dcgan import PlainDCGAN  # noqa: E402
+
+from gan_runner.run import build_trainer  # noqa: E402
+from gan_runner.training.logger import StatsAccumulator  # noqa: E402
+
+CONFIG = ["model=dcgan", "model.width=64", "model.z_dim=100", "dataset.image_size=32", "dataset.batch_size=64"]
+
+
+def matmul_peak_gflops(device: str, n: int = 2048, reps: int = 10) -> float:
+    """Measured fp32 matmul throughput: the practical peak GFLOP/s of this machine."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(2):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def gan_run_loop(overrides: list[str], device: str):
+    """gan-run's trainer for the benchmark config, and a function running n iterations (logging as configured)."""
+    tmp = TemporaryDirectory()
+    with initialize_config_module("gan_runner.conf", version_base=None):
+        cfg = compose("config", overrides=[*CONFIG, f"trainer.device={device}", *overrides])
+    trainer = build_trainer(cfg, tmp.name)
+    trainer.model.train()
+    stats = StatsAccumulator()
+    every = cfg.trainer.log_every
+
+    def steps(n: int) -> None:
+        for i in range(n):
+            log = (i + 1) % every == 0
+            trainer.iteration(stats, log)
+            if log:
+                stats.pop()  # the one host sync per log interval
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    steps._keep = tmp  # keep the temp run dir alive with the closure
+    return trainer, steps
+
+
+def flops_of(fn) -> int:
+    """FLOPs counted while `fn` runs."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2, help="plain loop DataLoader workers (the example's default: 2)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("overrides", nargs="*", help="extra gan-run overrides, e.g. trainer.ema=0")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    plain = PlainDCGAN(workers=args.workers, device=args.device)
+    trainer, ours = gan_run_loop(args.overrides, args.device)
+    plain.train(3)
+    ours(3)  # warm-up both
+    real = plain.batch()
+    noise = torch.randn(real.size(0), 100, 1, 1, device=args.device)
+    plain_flops = flops_of(lambda: plain.step(real, noise))
+    our_flops = flops_of(lambda: ours(1))
+
+    plain_rates, our_rates = [], []
+    for _ in range(args.rounds):  # alternate so both see the same machine state
+        plain_rates.append(plain.train(args.steps))
+        t0 = time.perf_counter()
+        ours(args.steps)
+        our_rates.append(args.steps / (time.perf_counter() - t0))
+    peak = matmul_peak_gflops(args.device)
+    p, o = statistics.median(plain_rates), statistics.median(our_rates)
+    print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"fp32 matmul peak {peak:.1f} GFLOP/s; {args.rounds} rounds x {args.steps} iterations, medians")
+    print("| loop | it/s | images/s | GFLOP/iteration | GFLOP/s | % of matmul peak |")
+    print("|---|---|---|---|---|---|")
+    for name, rate, flops in (("plain PyTorch DCGAN", p, plain_flops), ("gan-run", o, our_flops)):
+        gfs = rate * flops / 1e9
+        print(f"| {name} | {rate:.2f} | {rate * 64:.0f} | {flops / 1e9:.3f} | {gfs:.1f} | {100 * gfs / peak:.0f}% |")
+    print(f"\nspeed-up gan-run / plain: {o / p:.2f}x  (rounds: plain {[round(r, 2) for r in plain_rates]}, "
+          f"gan-run {[round(r, 2) for r in our_rates]})")
+
+
+if __name__ == "__main__":
+    main()

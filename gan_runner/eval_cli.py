@@ -1,0 +1,165 @@
+"""`gan-eval`: sample a trained generator and measure it; prints a table and writes RUN_DIR/eval.json.
+
+    gan-eval RUN_DIR [--metrics fid,kid,is,pr,dc,parzen,modes] [--num 10000]
+
+Without --metrics every metric that fits the run is computed (images: fid, kid, is, pr, dc, parzen,
+plus class_acc for CGAN/ACGAN and purity for InfoGAN; ring8/grid25: modes, fid, kid, pr, dc on
+the 2D coordinates). Features come from a classifier trained on the run's dataset and cached
+(--cache-dir, $GAN_RUNNER_CACHE), or from InceptionV3 with --inception WEIGHTS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from gan_runner.errors import UserError
+from gan_runner.sample_cli import add_common_args, guarded, load_for_cli, resolve_device
+
+PLUS_MINUS = {"kid": "kid_std", "is": "is_std", "parzen_ll": "parzen_se"}
+
+
+def eval_json_path(target: str | Path) -> Path:
+    """RUN_DIR/eval.json for a run dir, or for a checkpoint file in RUN_DIR/checkpoints; else beside the file."""
+    p = Path(target).expanduser()
+    if p.is_dir():
+        return p / "eval.json"
+    return (p.parent.parent if p.parent.name == "checkpoints" else p.parent) / "eval.json"
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename), as the trainer writes metrics.json."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # NaN (e.g. reverse KL with no high-quality sample) is not JSON
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    return v
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.1f}"
+
+
+def format_table(results: dict[str, float]) -> str:
+    """Metric table: one row per value, with its spread where the metric reports one."""
+    hidden = set(PLUS_MINUS.values())
+    rows = [(k, _fmt(v) + (f" ± {_fmt(results[PLUS_MINUS[k]])}" if k in PLUS_MINUS and PLUS_MINUS[k] in results else ""))
+            for k, v in results.items() if k not in hidden]
+    width = max([len(k) for k, _ in rows] + [6])
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 20}"]
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from gan_runner.data import build_dataset
+    from gan_runner.metrics import EvalContext
+    from gan_runner.metrics.evaluate import FEATURE_METRICS, check_metrics, default_metrics, parse_metric_list, run_metrics
+    from gan_runner.metrics.features import default_cache_dir, feature_space_for, load_or_train
+    from gan_runner.progress import StderrProgress, no_progress
+    from gan_runner.sampling import generate
+
+    if args.num < 2 or args.batch_size < 1:
+        raise UserError("--num must be >= 2 and --batch-size >= 1")
+    t_start = time.perf_counter()
+    device = resolve_device(args.device)
+    names = parse_metric_list(args.metrics) if args.metrics else None  # a typo fails before any work
+    if args.inception is not None:
+        from gan_runner.metrics.inception import check_weights_file
+
+        check_weights_file(args.inception)
+    run = load_for_cli(args.run, device)
+    data = build_dataset(run.config["dataset"])
+    probe = run.model.sample_latent(2, "cpu")
+    kinds = {"conditional": probe.y is not None, "infogan": probe.c_cat is not None, "inception": args.inception is not None}
+    if names is None:
+        names = default_metrics(data.spec, **kinds)
+    check_metrics(names, data.spec, **kinds)
+    progress = no_progress if args.quiet else StderrProgress()
+    cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    fake = generate(run, args.num, ema=args.ema, seed=args.seed, batch_size=args.batch_size, progress=progress)
+    seconds["sampling"] = round(time.perf_counter() - t0, 3)
+
+    dataset_cfg = dict(run.config["dataset"])
+    ctx = EvalContext(
+        real=data, fake=fake, dataset_cfg=dataset_cfg,
+        space_factory=lambda: feature_space_for(data, dataset_cfg, cache_dir=cache_dir, inception=args.inception,
+                                                device=device, progress=progress),
+        classifier_factory=(lambda: load_or_train(data, dataset_cfg, cache_dir, device=device, progress=progress))
+        if args.inception else None,
+        seed=args.seed, num_real=args.num_real, data_root=args.data_root, progress=progress,
+    )
+    if any(n in FEATURE_METRICS or n == "is" for n in names):
+        t0 = time.perf_counter()
+        ctx.space()  # trained or loaded once; timed apart from the metrics that share it
+        seconds["feature_net"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        ctx.real_features(), ctx.fake_features()
+        seconds["features"] = round(time.perf_counter() - t0, 3)
+    results, metric_seconds = run_metrics(ctx, names)
+    seconds.update(metric_seconds)
+    seconds["total"] = round(time.perf_counter() - t_start, 3)
+
+    space = ctx.space_if_built()
+    record = {
+        "target": str(args.run), "step": run.step, "ema": bool(args.ema and run.ema_G is not None),
+        "num": len(fake), "num_real": ctx.num_real_used(),
+        "seed": args.seed, "device": str(device), "model": run.config.get("model", {}).get("name"),
+        "dataset": dataset_cfg, "metrics_requested": names, "metrics": results,
+        "feature_space": None if space is None else {"name": space.name, **space.info},
+        "notes": ctx.notes, "seconds": seconds,
+    }
+    out = Path(args.json) if args.json else eval_json_path(args.run)
+    write_json(out, _json_safe(record))
+    print(format_table(results))
+    if space is not None and "heldout_accuracy" in space.info:
+        print(f"features: {space.name}, held-out accuracy {100 * space.info['heldout_accuracy']:.1f}% "
+              f"({space.info['heldout_size']} images); cache {space.info['cache']}")
+    elif space is not None:
+        print(f"features: {space.name}")
+    for name, note in ctx.notes.items():
+        print(f"{name}: {note}")
+    print(f"{len(fake)} samples, step {run.step}, {'EMA' if record['ema'] else 'raw'} generator, "
+          f"{seconds['total']:.1f}s; wrote {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """gan-eval's arguments."""
+    p = argparse.ArgumentParser(prog="gan-eval", description=__doc__.split("\n\n")[0])
+    add_common_args(p)
+    p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,parzen,modes,class_acc,purity (default: all that fit)")
+    p.add_argument("--num", type=int, default=10_000, help="generated samples (default 10000)")
+    p.add_argument("--num-real", type=int, help="real samples for fid/kid/is/pr/dc (default: --num, at most the dataset)")
+    p.add_argument("--cache-dir", help="feature-net cache (default $GAN_RUNNER_CACHE/features or ~/.cache/gan_runner/features)")
+    p.add_argument("--inception", metavar="PATH", help="local torchvision inception_v3 state_dict: Inception features instead")
+    p.add_argument("--data-root", default=os.environ.get("GAN_RUNNER_DATA"),
+                   help="where MNIST/raw/t10k-* live for Parzen (default $GAN_RUNNER_DATA, the run's dataset.root, ./data)")
+    p.add_argument("--json", help="write the results here instead of RUN_DIR/eval.json")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of gan-eval."""
+    args = build_parser().parse_args(argv)
+    sys.exit(guarded(lambda: _evaluate(args), args.verbose))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Pick the metrics that fit a run, check a requested list before any work, and run them with timings."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gan_runner.data.base import DataSpec
+from gan_runner.errors import ConfigError, UserError
+from gan_runner.metrics.context import EvalContext
+from gan_runner.metrics.registry import METRICS
+
+IMAGE_DEFAULTS = ("fid", "kid", "is", "pr", "dc", "parzen")
+POINT_DEFAULTS = ("modes", "fid", "kid", "pr", "dc")  # 2D points are their own features
+FEATURE_METRICS = ("fid", "kid", "pr", "dc")
+CLASSIFIER_METRICS = ("is", "class_acc", "purity")
+TOY_DATASETS = ("ring8", "grid25")
+
+
+def parse_metric_list(text: str) -> list[str]:
+    """'fid, kid,pr' -> ['fid', 'kid', 'pr']; unknown names raise ConfigError listing the known ones."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--metrics is empty (known: {', '.join(METRICS.names())})")
+    for n in names:
+        METRICS.get(n)  # raises "unknown metric 'x' (known: ...)"
+    return list(dict.fromkeys(names))  # drop repeats, keep order
+
+
+def why_not(name: str, spec: DataSpec, *, conditional: bool, infogan: bool, inception: bool) -> str | None:
+    """Why metric `name` cannot run on this run (None: it can)."""
+    labeled = bool(spec.num_classes)
+    if name == "modes" and spec.name not in TOY_DATASETS:
+        return f"metric 'modes' needs a 2D mixture dataset ({', '.join(TOY_DATASETS)}); the run's dataset is '{spec.name}'"
+    if name == "parzen" and not spec.is_image:
+        return f"metric 'parzen' needs images; dataset '{spec.name}' is 2D points"
+    if name in FEATURE_METRICS and spec.is_image and not (labeled or inception):
+        return (f"metric '{name}' needs features: dataset '{spec.name}' has no labels to train the feature network on; "
+                "give --inception PATH (local torchvision inception_v3 weights)")
+    if name in CLASSIFIER_METRICS:
+        if not spec.is_image:
+            return f"metric '{name}' needs a classifier; dataset '{spec.name}' is 2D points"
+        if name == "is" and not (labeled or inception):
+            return f"metric 'is' needs a classifier: dataset '{spec.name}' has no labels; give --inception PATH"
+        if name in ("class_acc", "purity") and not labeled:
+            return f"metric '{name}' needs a labeled dataset to train a classifier on; '{spec.name}' has no labels"
+        if name == "class_acc" and not conditional:
+            return "metric 'class_acc' needs a class-conditional model (cgan, acgan)"
+        if name == "purity" and not infogan:
+            return "metric 'purity' needs an InfoGAN model (categorical codes)"
+    return None
+
+
+def default_metrics(spec: DataSpec, *, conditional: bool, infogan: bool, inception: bool) -> list[str]:
+    """Every metric that applies: the standard set, plus class accuracy or purity where the model conditions."""
+    base = list(IMAGE_DEFAULTS if spec.is_image else POINT_DEFAULTS) + ["class_acc", "purity"]
+    return [n for n in base if why_not(n, spec, conditional=conditional, infogan=infogan, inception=inception) is None]
+
+
+def check_metrics(names: list[str], spec: DataSpec, *, conditional: bool, infogan: bool, inception: bool) -> None:
+    """Raise a UserError for the first requested metric that cannot run on this run."""
+    for n in names:
+        reason = why_not(n, spec, conditional=conditional, infogan=infogan, inception=inception)
+        if reason:
+            raise UserError(reason)
+
+
+def run_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Compute each metric (sharing features through ctx); returns (flat results, seconds per metric)."""
+    results: dict[str, float] = {}
+    seconds: dict[str, Any] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        results.update(METRICS.build(name, ctx))
+        seconds[name] = round(time.perf_counter() - t0, 3)
+    return results, seconds
