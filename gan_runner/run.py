@@ -25,7 +25,7 @@ from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
 
 TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sample_every", "ckpt_every",
                 "ema", "resume", "grid_size", "quiet", "deterministic", "on_divergence", "max_grad_norm",
-                "max_rollbacks", "rollback_lr_factor"}
+                "max_rollbacks", "rollback_lr_factor", "precision", "channels_last"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,9 +65,12 @@ def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
         raise ConfigError(f"trainer.max_rollbacks must be an integer >= 0, got {max_rollbacks!r}")
     if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
         raise ConfigError(f"trainer.rollback_lr_factor must be in (0, 1], got {factor!r}")
+    precision = t.get("precision", "fp32")
+    if precision not in ("fp32", "bf16"):
+        raise ConfigError(f"trainer.precision must be fp32 or bf16, got {precision!r}")
     return TrainerOptions(t["max_steps"], max_time, t["n_critic"], t["log_every"], t["sample_every"],
                           t["ckpt_every"], t["grid_size"], bool(t.get("quiet", False)), policy,
-                          None if max_grad_norm is None else float(max_grad_norm), max_rollbacks, float(factor))
+                          None if max_grad_norm is None else float(max_grad_norm), max_rollbacks, float(factor), precision)
 
 
 def named_options(section: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
@@ -124,6 +127,10 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     data = build_dataset(dcfg)
     model_name, model_opts = named_options(config["model"], "model")
     model = MODELS.build(model_name, data.spec, options=model_opts).to(device)
+    if tcfg.get("channels_last") and data.spec.is_image:
+        # NHWC: the layout oneDNN (CPU) and cuDNN tensor cores run convolutions fastest in
+        model = model.to(memory_format=torch.channels_last)
+        data.x = data.x.contiguous(memory_format=torch.channels_last)
     loss_name, loss_opts = named_options(config["loss"], "loss")
     loss = LOSSES.build(loss_name, options=loss_opts)
     opt_g, opt_d, sched_g, sched_d = build_optimizers(config["optimizer"], model.G.parameters(),

@@ -72,3 +72,24 @@ def test_gan_run_step_equals_the_plain_pytorch_step(tmp_path, plain_module):
     for (name, p), q in zip(G.main.named_parameters(), ours.G.net.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=name)
     torch.testing.assert_close(ours.D.head.weight, D.main[8].weight.reshape(1, -1), rtol=1e-4, atol=1e-6)
+
+
+def _trainer(tmp_path, *extra):
+    with initialize_config_module("gan_runner.conf", version_base=None):
+        cfg = compose("config", overrides=["dataset=digits", "dataset.image_size=16", "dataset.batch_size=32",
+                                           "model.width=8", "trainer.device=cpu", *extra])
+    return build_trainer(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("option,rel", [("trainer.channels_last=true", 1e-4), ("trainer.precision=bf16", 5e-2)])
+def test_speed_options_compute_the_same_losses(tmp_path, option, rel):
+    base, fast = _trainer(tmp_path / "a"), _trainer(tmp_path / "b", option)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        real = torch.rand(32, 1, 16, 16, generator=g) * 2 - 1
+        latent = Latent(torch.randn(32, 100, generator=g))
+        s_base, s_fast = StatsAccumulator(), StatsAccumulator()
+        base.update(real, None, latent, s_base)
+        fast.update(real.contiguous(memory_format=torch.channels_last), None, latent, s_fast)
+        a, b = s_base.pop(), s_fast.pop()
+        assert b["loss/d"] == pytest.approx(a["loss/d"], rel=rel) and b["loss/g"] == pytest.approx(a["loss/g"], rel=rel)

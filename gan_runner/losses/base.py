@@ -41,7 +41,7 @@ class AdversarialLoss:
         fake = fake.detach()
         out_real = model.discriminate(real, y)
         out_fake = model.discriminate(fake, latent.y)
-        adv = self.d_terms(out_real.adv, out_fake.adv)
+        adv = self.d_terms(out_real.adv.float(), out_fake.adv.float())  # fp32 losses, also under bf16 autocast
         loss = adv
         stats: Stats = {"loss/d": adv.detach(), **self.d_stats(out_real.adv.detach(), out_fake.adv.detach())}
         aux, aux_stats = model.d_aux_loss(out_real, y, out_fake, latent)
@@ -57,7 +57,7 @@ class AdversarialLoss:
     def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
         """G's total loss on one latent batch (`fake` = G(latent) with its graph, if already made)."""
         out = model.discriminate(model.G(latent) if fake is None else fake, latent.y)
-        adv = self.g_term(out.adv)
+        adv = self.g_term(out.adv.float())
         loss = adv
         stats: Stats = {"loss/g": adv.detach()}
         aux, aux_stats = model.g_aux_loss(out, latent)

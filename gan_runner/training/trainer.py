@@ -42,6 +42,7 @@ class TrainerOptions:
     max_grad_norm: float | None = 1e6
     max_rollbacks: int = 3
     rollback_lr_factor: float = 0.5
+    precision: str = "fp32"  # fp32 | bf16 (autocast: bf16 convs/matmuls, fp32 losses and optimizer state)
 
 
 def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -67,6 +68,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
+        self.bf16 = opts.precision == "bf16"
         self.g_params = list(model.G.parameters())
         self.d_params = list(model.D.parameters())
         # Fixed latents from their own CPU generator: the same grids on any device, at every step.
@@ -130,7 +132,8 @@ class Trainer:
     def d_step(self, real: torch.Tensor, y: torch.Tensor | None, latent: Latent, fake: torch.Tensor | None,
                stats: StatsAccumulator, log: bool) -> None:
         """One critic update on a real batch and a latent batch (`fake` = G(latent) when already made)."""
-        loss, s = self.loss.d_objective(self.model, real, y, latent, fake)
+        with self.autocast():
+            loss, s = self.loss.d_objective(self.model, real, y, latent, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         if log:
@@ -142,7 +145,8 @@ class Trainer:
     def g_step(self, latent: Latent, fake: torch.Tensor | None, stats: StatsAccumulator, log: bool) -> None:
         """One generator update; D is frozen so no weight gradients are computed for it."""
         self.model.D.requires_grad_(False)
-        loss, s = self.loss.g_objective(self.model, latent, fake)
+        with self.autocast():
+            loss, s = self.loss.g_objective(self.model, latent, fake)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.model.D.requires_grad_(True)
@@ -152,6 +156,10 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model.G)
         stats.add(s)
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast when trainer.precision=bf16 (a no-op context otherwise)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def iteration(self, stats: StatsAccumulator, log: bool) -> None:
         """n_critic D updates, then one G update, on fresh batches and latents from the run's streams."""
@@ -170,7 +178,8 @@ class Trainer:
     def update(self, real: torch.Tensor, y: torch.Tensor | None, latent: Latent, stats: StatsAccumulator,
                log: bool = False) -> None:
         """One D and one G update sharing `latent` and G(latent) (the k = 1 iteration)."""
-        fake = self.model.G(latent)  # (B, ...) with graph: D's step uses it detached, G's step through it
+        with self.autocast():
+            fake = self.model.G(latent)  # (B, ...) with graph: D's step uses it detached, G's step through it
         self.d_step(real, y, latent, fake, stats, log)
         self.g_step(latent, fake, stats, log)
 
