@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # torch/torchvision are pinned to the releases this project is tested with.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: help install run test test-fast lint tb clean
+.PHONY: help install run test test-fast lint tb bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test-fast: install  ## the test suite without the slow end-to-end tests
 
 lint: install  ## static checks (ruff)
 	$(VENV)/bin/ruff check gan_runner tests
+
+bench: install  ## training throughput: gan-run vs the plain PyTorch DCGAN loop (needs an idle machine, ~2 min)
+	$(PY) bench/throughput.py
 
 tb:  ## open TensorBoard on every run under outputs/
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -27,6 +27,11 @@ from gan_runner.run import build_trainer  # noqa: E402
 from gan_runner.training.logger import StatsAccumulator  # noqa: E402
 
 CONFIG = ["model=dcgan", "model.width=64", "model.z_dim=100", "dataset.image_size=32", "dataset.batch_size=64"]
+VARIANTS = [  # gan-run option sets compared with the plain loop
+    ("gan-run fp32", ["trainer.precision=fp32", "trainer.channels_last=false"]),
+    ("gan-run fp32 + channels_last", ["trainer.precision=fp32", "trainer.channels_last=true"]),
+    ("gan-run defaults (precision=auto, channels_last)", []),
+]
 
 
 def matmul_peak_gflops(device: str, n: int = 2048, reps: int = 10) -> float:
@@ -79,36 +84,38 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2, help="plain loop DataLoader workers (the example's default: 2)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("overrides", nargs="*", help="extra gan-run overrides, e.g. trainer.ema=0")
+    parser.add_argument("overrides", nargs="*", help="extra gan-run overrides for every variant, e.g. trainer.ema=0")
     args = parser.parse_args()
     torch.manual_seed(0)
 
     plain = PlainDCGAN(workers=args.workers, device=args.device)
-    trainer, ours = gan_run_loop(args.overrides, args.device)
+    variants = {name: gan_run_loop([*extra, *args.overrides], args.device)[1] for name, extra in VARIANTS}
     plain.train(3)
-    ours(3)  # warm-up both
+    for steps in variants.values():
+        steps(3)  # warm-up
     real = plain.batch()
     noise = torch.randn(real.size(0), 100, 1, 1, device=args.device)
-    plain_flops = flops_of(lambda: plain.step(real, noise))
-    our_flops = flops_of(lambda: ours(1))
+    flops = {"plain PyTorch DCGAN": flops_of(lambda: plain.step(real, noise))}
+    flops.update({name: flops_of(lambda s=steps: s(1)) for name, steps in variants.items()})
 
-    plain_rates, our_rates = [], []
-    for _ in range(args.rounds):  # alternate so both see the same machine state
-        plain_rates.append(plain.train(args.steps))
-        t0 = time.perf_counter()
-        ours(args.steps)
-        our_rates.append(args.steps / (time.perf_counter() - t0))
+    rates: dict[str, list[float]] = {name: [] for name in flops}
+    for _ in range(args.rounds):  # alternate so every loop sees the same machine state
+        rates["plain PyTorch DCGAN"].append(plain.train(args.steps))
+        for name, steps in variants.items():
+            t0 = time.perf_counter()
+            steps(args.steps)
+            rates[name].append(args.steps / (time.perf_counter() - t0))
     peak = matmul_peak_gflops(args.device)
-    p, o = statistics.median(plain_rates), statistics.median(our_rates)
+    base = statistics.median(rates["plain PyTorch DCGAN"])
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"fp32 matmul peak {peak:.1f} GFLOP/s; {args.rounds} rounds x {args.steps} iterations, medians")
-    print("| loop | it/s | images/s | GFLOP/iteration | GFLOP/s | % of matmul peak |")
-    print("|---|---|---|---|---|---|")
-    for name, rate, flops in (("plain PyTorch DCGAN", p, plain_flops), ("gan-run", o, our_flops)):
-        gfs = rate * flops / 1e9
-        print(f"| {name} | {rate:.2f} | {rate * 64:.0f} | {flops / 1e9:.3f} | {gfs:.1f} | {100 * gfs / peak:.0f}% |")
-    print(f"\nspeed-up gan-run / plain: {o / p:.2f}x  (rounds: plain {[round(r, 2) for r in plain_rates]}, "
-          f"gan-run {[round(r, 2) for r in our_rates]})")
+    print("| loop | it/s | images/s | vs plain | GFLOP/iteration | GFLOP/s | % of fp32 matmul peak |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rs in rates.items():
+        rate = statistics.median(rs)
+        gfs = rate * flops[name] / 1e9
+        print(f"| {name} | {rate:.2f} | {rate * 64:.0f} | {rate / base:.2f}x | {flops[name] / 1e9:.2f} | {gfs:.0f} | "
+              f"{100 * gfs / peak:.0f}% |")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,6 @@ def load_run(target: str | Path, device: str | torch.device = "cpu") -> LoadedRu
             ema.load_state_dict(ckpt["G_ema"])
             ema_G = ema.module
     except (RuntimeError, KeyError) as e:  # saved by a different version of the model code
-        raise UserError(f"checkpoint {target} does not match model '{config['model']['name']}' as this gan-runner builds it: "
-                        f"{str(e).strip().splitlines()[0][:160]}") from None
+        raise UserError(f"checkpoint {target} was saved by another gan-runner version: its '{config['model']['name']}' "
+                        f"weights do not fit the model this version builds ({str(e).strip().splitlines()[0][:120]})") from None
     return LoadedRun(model.eval(), ema_G, config, int(ckpt["step"]))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from typing import Any, Callable, Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from gan_runner.errors import ConfigError
 
@@ -33,6 +34,15 @@ class Registry:
             return fn
 
         return wrap
+
+    @contextmanager
+    def temporarily(self, name: str, fn: Callable[..., Any]) -> Iterator[None]:
+        """Register `fn` under `name` only inside the block (tests and experiments that must not leak)."""
+        self.register(name)(fn)
+        try:
+            yield
+        finally:
+            del self._builders[name]
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

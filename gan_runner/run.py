@@ -39,6 +39,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 matmuls natively (emulated bf16 is slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
 def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
     """Validated trainer options (one clear line for each bad value)."""
     unknown = set(t) - TRAINER_KEYS
@@ -66,8 +77,8 @@ def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
     if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
         raise ConfigError(f"trainer.rollback_lr_factor must be in (0, 1], got {factor!r}")
     precision = t.get("precision", "fp32")
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"trainer.precision must be fp32 or bf16, got {precision!r}")
+    if precision not in ("fp32", "bf16", "auto"):
+        raise ConfigError(f"trainer.precision must be fp32, bf16 or auto, got {precision!r}")
     return TrainerOptions(t["max_steps"], max_time, t["n_critic"], t["log_every"], t["sample_every"],
                           t["ckpt_every"], t["grid_size"], bool(t.get("quiet", False)), policy,
                           None if max_grad_norm is None else float(max_grad_norm), max_rollbacks, float(factor), precision)
@@ -112,10 +123,12 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     run_dir = Path(run_dir)
     tcfg = config["trainer"]
     opts = trainer_options(tcfg)
+    device = resolve_device(str(tcfg.get("device", "auto")))
+    if opts.precision == "auto":
+        opts.precision = "bf16" if native_bf16(device) else "fp32"
     seed = config.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
-    device = resolve_device(str(tcfg.get("device", "auto")))
     if tcfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(seed)

@@ -26,6 +26,7 @@ TINY = [
     "trainer.grid_size=16",
     "trainer.quiet=true",
     "trainer.device=cpu",
+    "trainer.precision=fp32",  # fp32 everywhere in tests: the same numbers on CPUs with and without bf16 units
 ]
 # MLP models take widths in units, not channels; keep them small too.
 TINY_MLP = ["model.width=32", "model.d_width=16", "model.pieces=2"]

@@ -25,7 +25,8 @@ def train(tmp_path, name: str, steps: int, *overrides: str):
     """Train with `overrides` for `steps` G steps; return the loaded run and its metrics."""
     with initialize_config_module("gan_runner.conf", version_base=None):
         cfg = compose("config", overrides=[*overrides, f"trainer.max_steps={steps}", "trainer.quiet=true",
-                                           "trainer.device=cpu", f"trainer.log_every={steps}",
+                                           "trainer.device=cpu", "trainer.precision=fp32", "trainer.channels_last=false",
+                                           f"trainer.log_every={steps}",
                                            f"trainer.sample_every={steps}", f"trainer.ckpt_every={steps}"])
     metrics = run(cfg, tmp_path / name)
     return load_run(tmp_path / name), metrics

@@ -141,3 +141,10 @@ def test_loss_class_builders_are_checked() -> None:
     with pytest.raises(ConfigError, match=r"loss 'ns' has no option 'clip' \(options: none\)"):
         LOSSES.build("ns", options={"clip": 0.1})
     assert LOSSES.build("wgan", options={"clip": 1}).clip == 1  # int accepted for float
+
+
+def test_temporarily_registers_only_inside_the_block() -> None:
+    r = Registry("thing")
+    with r.temporarily("tmp", lambda: 1):
+        assert "tmp" in r
+    assert "tmp" not in r and r.names() == []

@@ -148,11 +148,13 @@ class _NaNOnce(NonSaturating):
         return loss * float("nan") if self.calls == self.at else loss
 
 
-if "nan_once" not in LOSSES:
-    LOSSES.register("nan_once")(_NaNOnce)
+@pytest.fixture
+def nan_once_loss():
+    with LOSSES.temporarily("nan_once", _NaNOnce):
+        yield
 
 
-def test_rollback_reloads_the_last_good_checkpoint_with_lower_learning_rates(tmp_path):
+def test_rollback_reloads_the_last_good_checkpoint_with_lower_learning_rates(tmp_path, nan_once_loss):
     metrics = run(cfg("loss.name=nan_once", "trainer.max_steps=8", "trainer.ckpt_every=4", "trainer.log_every=1",
                       "trainer.on_divergence=rollback"), tmp_path / "run")
     assert metrics["status"] == "completed" and metrics["step"] == 8
@@ -162,7 +164,7 @@ def test_rollback_reloads_the_last_good_checkpoint_with_lower_learning_rates(tmp
     assert ckpt["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 2e-4 x 0.5
 
 
-def test_rollback_gives_up_after_max_rollbacks(tmp_path):
+def test_rollback_gives_up_after_max_rollbacks(tmp_path, nan_once_loss):
     metrics = run(cfg("loss.name=nan_once", "trainer.max_steps=8", "trainer.ckpt_every=4", "trainer.log_every=1",
                       "trainer.on_divergence=rollback", "trainer.max_rollbacks=0"), tmp_path / "run")
     assert metrics["status"] == "diverged" and metrics["rollbacks"] == []

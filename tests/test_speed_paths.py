@@ -31,7 +31,7 @@ def test_gan_run_step_equals_the_plain_pytorch_step(tmp_path, plain_module):
     with initialize_config_module("gan_runner.conf", version_base=None):
         cfg = compose("config", overrides=["dataset=digits", "dataset.image_size=32", f"dataset.batch_size={batch}",
                                            f"model.width={width}", f"model.z_dim={nz}", "trainer.ema=0",
-                                           "trainer.device=cpu"])
+                                           "trainer.device=cpu", "trainer.precision=fp32", "trainer.channels_last=false"])
     trainer = build_trainer(cfg, tmp_path)
     ours = trainer.model
     torch.manual_seed(0)
@@ -77,7 +77,8 @@ def test_gan_run_step_equals_the_plain_pytorch_step(tmp_path, plain_module):
 def _trainer(tmp_path, *extra):
     with initialize_config_module("gan_runner.conf", version_base=None):
         cfg = compose("config", overrides=["dataset=digits", "dataset.image_size=16", "dataset.batch_size=32",
-                                           "model.width=8", "trainer.device=cpu", *extra])
+                                           "model.width=8", "trainer.device=cpu", "trainer.precision=fp32",
+                                           "trainer.channels_last=false", *extra])
     return build_trainer(cfg, tmp_path)
 
 

@@ -244,6 +244,7 @@ class Trainer:
             "images_per_s": round(steps * self.stream.batch_size * (o.n_critic + 1) / max(train_s, 1e-9), 1),
             "final": {k: round(v, 6) for k, v in last.items()},
             "rollbacks": self.rollbacks,
+            "precision": o.precision,
         }
         if reason:
             metrics["reason"] = reason
