@@ -67,11 +67,8 @@ def format_table(results: dict[str, float]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
-    from gan_runner.metrics import EvalContext
-    from gan_runner.metrics.evaluate import FEATURE_METRICS, check_metrics, default_metrics, parse_metric_list, run_metrics
-    from gan_runner.metrics.features import default_cache_dir, feature_space_for, load_or_train
+    from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_kinds, parse_metric_list
     from gan_runner.progress import StderrProgress, no_progress
-    from gan_runner.sampling import generate
 
     if args.num < 2 or args.batch_size < 1:
         raise UserError("--num must be >= 2 and --batch-size >= 1")
@@ -84,43 +81,23 @@ def _evaluate(args: argparse.Namespace) -> None:
         check_weights_file(args.inception)
     run = load_for_cli(args.run, device)
     data = build_dataset(run.config["dataset"])
-    probe = run.model.sample_latent(2, "cpu")
-    kinds = {"conditional": probe.y is not None, "infogan": probe.c_cat is not None, "inception": args.inception is not None}
+    kinds = model_kinds(run.model, inception=args.inception is not None)
     if names is None:
         names = default_metrics(data.spec, **kinds)
     check_metrics(names, data.spec, **kinds)
     progress = no_progress if args.quiet else StderrProgress()
-    cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
-    seconds: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    fake = generate(run, args.num, ema=args.ema, seed=args.seed, batch_size=args.batch_size, progress=progress)
-    seconds["sampling"] = round(time.perf_counter() - t0, 3)
-
+    cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
+    ev = evaluate_run(run, data, names, num=args.num, seed=args.seed, ema=args.ema, batch_size=args.batch_size,
+                      device=device, cache_dir=cache_dir, inception=args.inception, num_real=args.num_real,
+                      data_root=args.data_root, progress=progress)
+    ctx, results, seconds = ev.ctx, ev.results, ev.seconds
     dataset_cfg = dict(run.config["dataset"])
-    ctx = EvalContext(
-        real=data, fake=fake, dataset_cfg=dataset_cfg,
-        space_factory=lambda: feature_space_for(data, dataset_cfg, cache_dir=cache_dir, inception=args.inception,
-                                                device=device, progress=progress),
-        classifier_factory=(lambda: load_or_train(data, dataset_cfg, cache_dir, device=device, progress=progress))
-        if args.inception else None,
-        seed=args.seed, num_real=args.num_real, data_root=args.data_root, progress=progress,
-    )
-    if any(n in FEATURE_METRICS or n == "is" for n in names):
-        t0 = time.perf_counter()
-        ctx.space()  # trained or loaded once; timed apart from the metrics that share it
-        seconds["feature_net"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        ctx.real_features(), ctx.fake_features()
-        seconds["features"] = round(time.perf_counter() - t0, 3)
-    results, metric_seconds = run_metrics(ctx, names)
-    seconds.update(metric_seconds)
     seconds["total"] = round(time.perf_counter() - t_start, 3)
 
     space = ctx.space_if_built()
     record = {
         "target": str(args.run), "step": run.step, "ema": bool(args.ema and run.ema_G is not None),
-        "num": len(fake), "num_real": ctx.num_real_used(),
+        "num": ev.num, "num_real": ctx.num_real_used(),
         "seed": args.seed, "device": str(device), "model": run.config.get("model", {}).get("name"),
         "dataset": dataset_cfg, "metrics_requested": names, "metrics": results,
         "feature_space": None if space is None else {"name": space.name, **space.info},
@@ -136,7 +113,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"features: {space.name}")
     for name, note in ctx.notes.items():
         print(f"{name}: {note}")
-    print(f"{len(fake)} samples, step {run.step}, {'EMA' if record['ema'] else 'raw'} generator, "
+    print(f"{ev.num} samples, step {run.step}, {'EMA' if record['ema'] else 'raw'} generator, "
           f"{seconds['total']:.1f}s; wrote {out}")
 
 

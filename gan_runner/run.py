@@ -116,6 +116,40 @@ def find_resume_checkpoint(resume: Any, run_dir: Path, device: torch.device) -> 
     return ckpt
 
 
+def eval_metric_names(ecfg: Mapping[str, Any], spec: Any, model: Any) -> list[str]:
+    """The end-of-training metrics, checked against the run before any training (one clear line if one cannot apply)."""
+    from gan_runner.metrics.evaluate import check_metrics, model_kinds, parse_metric_list
+
+    unknown = set(ecfg) - {"metrics", "num"}
+    if unknown:
+        raise ConfigError(f"eval has no option '{sorted(unknown)[0]}' (options: metrics, num)")
+    metrics, num = ecfg.get("metrics") or [], ecfg.get("num", 5000)
+    if not isinstance(num, int) or isinstance(num, bool) or num < 2:
+        raise ConfigError(f"eval.num must be an integer >= 2, got {num!r}")
+    if not metrics:
+        return []
+    names = parse_metric_list(",".join(str(m) for m in metrics))
+    check_metrics(names, spec, **model_kinds(model))
+    return names
+
+
+def evaluate_final(trainer: Trainer, num: int) -> dict[str, float]:
+    """gan-eval's metrics on the run's last checkpoint, also written to TensorBoard as eval/NAME."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from gan_runner.loading import load_run
+    from gan_runner.metrics.evaluate import evaluate_run
+
+    loaded = load_run(trainer.run_dir, device=trainer.device)
+    results = evaluate_run(loaded, trainer.stream.data.to("cpu"), trainer.eval_names, num=num, seed=trainer.seed,
+                           device=trainer.device).results
+    writer = SummaryWriter(str(trainer.run_dir / "tb"))
+    for name, value in results.items():
+        writer.add_scalar(f"eval/{name}", value, trainer.step)
+    writer.close()
+    return {k: round(float(v), 6) for k, v in results.items()}
+
+
 def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Trainer:
     """Everything a run needs, built from the registries and checked, resumed if asked; nothing written yet."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
@@ -151,6 +185,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     stream = BatchStream(data.to(device), batch_size, seed)
     ema = EMA(model.G, float(tcfg["ema"])) if tcfg.get("ema") else None
     trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed)
+    trainer.eval_names = eval_metric_names(config.get("eval") or {}, data.spec, model)
     ckpt = find_resume_checkpoint(tcfg.get("resume"), run_dir, device)
     if ckpt is not None:
         try:
@@ -168,6 +203,9 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = trainer.train()
+    if trainer.eval_names and metrics["status"] == "completed":
+        metrics["eval"] = evaluate_final(trainer, int((OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else cfg)
+                                                      ["eval"].get("num", 5000)))
     metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)
     metrics["device"] = str(trainer.device)
     metrics["run_dir"] = str(run_dir)

@@ -63,6 +63,9 @@ CASES = [
     (["+trainer.lr=1"], "trainer has no option 'lr'"),
     (["trainer.resume=/nonexistent/run"], "does not exist"),
     (["seed=abc"], "seed must be an integer"),
+    (["eval.metrics=[fidd]"], "unknown metric 'fidd'"),
+    (["model=gan", "dataset=ring8", "eval.metrics=[parzen]"], "metric 'parzen' needs images"),
+    (["eval.num=1"], "eval.num must be an integer >= 2"),
 ]
 
 

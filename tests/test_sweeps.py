@@ -64,24 +64,28 @@ def test_optuna_search_runs_three_trials_end_to_end(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = tmp_path / "optuna"
     out = gan_run("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", "optimizer.lr_d=choice(2e-4,1e9)",
-                  *TINY, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+                  *TINY, "eval.num=200", f"hydra.sweep.dir={sweep}", cwd=tmp_path, env={"GAN_RUNNER_CACHE": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert math.isfinite(result["best_value"]) and "optimizer.lr_g" in result["best_params"]
-    statuses = [json.loads((sweep / str(i) / "metrics.json").read_text())["status"] for i in range(3)]
-    assert len(statuses) == 3
+    runs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in range(3)]
+    fids = [r["eval"]["fid"] for r in runs if r["status"] == "completed"]
+    assert fids and result["best_value"] == pytest.approx(min(fids), rel=1e-6)  # the objective is the final FID
 
 
 def test_tensorboard_has_what_a_dashboard_needs(tmp_path):
-    out = gan_run(*TINY, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    out = gan_run(*TINY, "eval.metrics=[fid]", "eval.num=200", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+                  env={"GAN_RUNNER_CACHE": str(tmp_path / "cache")})
     assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]["fid"] > 0
     acc = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0, "scalars": 0, "tensors": 0}).Reload()
     tags = acc.Tags()
-    assert {"loss/d", "loss/g", "D/real", "D/fake", "perf/steps_per_s"} <= set(tags["scalars"])
+    assert {"loss/d", "loss/g", "D/real", "D/fake", "perf/steps_per_s", "eval/fid"} <= set(tags["scalars"])
     assert "samples/samples" in tags["images"]
     hparams = acc.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in hparams and "_hparams_/session_start_info" in hparams
     assert b"model.width" in hparams["_hparams_/session_start_info"]
+    assert b"eval/fid" in hparams["_hparams_/experiment"]  # the HParams tab lists the final metric
     assert "custom_scalars__config__" in acc.PluginTagToContent("custom_scalars")
     [layout] = acc.Tensors("custom_scalars__config__")
     assert b"losses of G and D" in layout.tensor_proto.string_val[0]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gan_runner.data.base import DataSpec
@@ -73,3 +75,54 @@ def run_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], d
         results.update(METRICS.build(name, ctx))
         seconds[name] = round(time.perf_counter() - t0, 3)
     return results, seconds
+
+
+def model_kinds(model: Any, inception: bool = False) -> dict[str, bool]:
+    """What a model's latents carry (class labels, InfoGAN codes): which metrics can apply."""
+    probe = model.sample_latent(2, "cpu")
+    return {"conditional": probe.y is not None, "infogan": probe.c_cat is not None, "inception": inception}
+
+
+@dataclass
+class Evaluation:
+    """The outcome of evaluating a generator: results, seconds per stage, the context (notes, feature space)."""
+
+    results: dict[str, float]
+    seconds: dict[str, float]
+    ctx: EvalContext
+    num: int
+
+
+def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int = 0, ema: bool = True,
+                 batch_size: int = 500, device: Any = "cpu", cache_dir: Path | None = None, inception: str | None = None,
+                 num_real: int | None = None, data_root: str | None = None, progress: Any = None) -> Evaluation:
+    """Sample `num` images from a loaded run and compute `names` against its dataset (gan-eval and end-of-training eval)."""
+    from gan_runner.metrics.features import default_cache_dir, feature_space_for, load_or_train
+    from gan_runner.progress import no_progress
+    from gan_runner.sampling import generate
+
+    progress = progress or no_progress
+    cache_dir = cache_dir or default_cache_dir()
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fake = generate(run, num, ema=ema, seed=seed, batch_size=batch_size, progress=progress)
+    seconds["sampling"] = round(time.perf_counter() - t0, 3)
+    dataset_cfg = dict(run.config["dataset"])
+    ctx = EvalContext(
+        real=data, fake=fake, dataset_cfg=dataset_cfg,
+        space_factory=lambda: feature_space_for(data, dataset_cfg, cache_dir=cache_dir, inception=inception,
+                                                device=device, progress=progress),
+        classifier_factory=(lambda: load_or_train(data, dataset_cfg, cache_dir, device=device, progress=progress))
+        if inception else None,
+        seed=seed, num_real=num_real, data_root=data_root, progress=progress,
+    )
+    if any(n in FEATURE_METRICS or n == "is" for n in names):
+        t0 = time.perf_counter()
+        ctx.space()  # trained or loaded once; timed apart from the metrics that share it
+        seconds["feature_net"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        ctx.real_features(), ctx.fake_features()
+        seconds["features"] = round(time.perf_counter() - t0, 3)
+    results, metric_seconds = run_metrics(ctx, names)
+    seconds.update(metric_seconds)
+    return Evaluation(results, seconds, ctx, len(fake))

@@ -69,6 +69,7 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
         self.bf16 = opts.precision == "bf16"
+        self.eval_names: list[str] = []  # end-of-training metrics (set by build_trainer); listed in the HParams tab
         self.g_params = list(model.G.parameters())
         self.d_params = list(model.D.parameters())
         # Fixed latents from their own CPU generator: the same grids on any device, at every step.
@@ -187,7 +188,7 @@ class Trainer:
         """Run until max_steps G steps, max_time seconds, a stop signal or divergence; returns final figures."""
         o = self.opts
         logger = RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size, o.quiet)
-        logger.hparams(_flatten(self.config), ["loss/d", "loss/g", "D/real", "D/fake"])
+        logger.hparams(_flatten(self.config), ["loss/d", "loss/g", "D/real", "D/fake", *[f"eval/{n}" for n in self.eval_names]])
         stats = StatsAccumulator()
         self.model.train()
         self._t0 = t0 = time.monotonic()
