@@ -28,14 +28,14 @@ TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sam
                 "max_rollbacks", "rollback_lr_factor", "precision", "channels_last"}
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is a config error."""
+def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is a config error naming `option`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("trainer.device=cuda but no CUDA GPU is visible; use trainer.device=cpu or auto")
+        raise ConfigError(f"{option}=cuda but no CUDA GPU is visible; use {option}=cpu or auto")
     if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"trainer.device must be auto, cpu or cuda[:N], got {name!r}")
+        raise ConfigError(f"{option} must be auto, cpu or cuda[:N], got {name!r}")
     return torch.device(name)
 
 

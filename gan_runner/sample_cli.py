@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import torch
 
-from gan_runner.errors import ConfigError, UserError
+from gan_runner.errors import UserError
 
 if TYPE_CHECKING:
     from gan_runner.loading import LoadedRun
@@ -38,14 +38,10 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda but no CUDA GPU is visible; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {name!r}")
-    return torch.device(name)
+    """The --device choice ('auto' picks CUDA when present), with the trainer's checks."""
+    from gan_runner.run import resolve_device as resolve
+
+    return resolve(name, "--device")
 
 
 def load_for_cli(target: str, device: torch.device) -> "LoadedRun":

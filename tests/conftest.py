@@ -38,6 +38,17 @@ def tiny(model: str) -> list[str]:
     return [f"model={model}", *TINY, *extra]
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny problems: one intra-op thread avoids OpenMP barrier stalls on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def compose_cfg() -> Callable[..., DictConfig]:
     """compose_cfg("model=gan", ...) -> the config gan-run would build for those overrides."""

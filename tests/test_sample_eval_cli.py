@@ -28,13 +28,7 @@ def cli(module: str, *args: str, cache: Path, cwd: Path) -> subprocess.Completed
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """In-process work here is tiny too (see `cli`); restore the thread count for other test files."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny problems run best on one thread
 
 
 @pytest.fixture(scope="module")
