@@ -158,8 +158,6 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     tcfg = config["trainer"]
     opts = trainer_options(tcfg)
     device = resolve_device(str(tcfg.get("device", "auto")))
-    if opts.precision == "auto":
-        opts.precision = "bf16" if native_bf16(device) else "fp32"
     seed = config.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
@@ -172,6 +170,9 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"dataset.batch_size must be an integer >= 1, got {batch_size!r}")
     data = build_dataset(dcfg)
+    if opts.precision == "auto":
+        # bf16 pays for convolutions; 2D mixtures need fp32's resolution (modes of std 0.01) and gain nothing
+        opts.precision = "bf16" if data.spec.is_image and native_bf16(device) else "fp32"
     model_name, model_opts = named_options(config["model"], "model")
     model = MODELS.build(model_name, data.spec, options=model_opts).to(device)
     if tcfg.get("channels_last") and data.spec.is_image:

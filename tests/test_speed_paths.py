@@ -94,3 +94,9 @@ def test_speed_options_compute_the_same_losses(tmp_path, option, rel):
         fast.update(real.contiguous(memory_format=torch.channels_last), None, latent, s_fast)
         a, b = s_base.pop(), s_fast.pop()
         assert b["loss/d"] == pytest.approx(a["loss/d"], rel=rel) and b["loss/g"] == pytest.approx(a["loss/g"], rel=rel)
+
+
+def test_auto_precision_keeps_2d_data_in_fp32(tmp_path):
+    with initialize_config_module("gan_runner.conf", version_base=None):
+        cfg = compose("config", overrides=["experiment=ring8", "trainer.precision=auto", "trainer.device=cpu"])
+    assert build_trainer(cfg, tmp_path).opts.precision == "fp32"
