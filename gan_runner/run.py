@@ -133,15 +133,17 @@ def eval_metric_names(ecfg: Mapping[str, Any], spec: Any, model: Any) -> list[st
     return names
 
 
-def evaluate_final(trainer: Trainer, num: int) -> dict[str, float]:
-    """gan-eval's metrics on the run's last checkpoint, also written to TensorBoard as eval/NAME."""
+def evaluate_final(trainer: Trainer) -> dict[str, float]:
+    """gan-eval's metrics on the final generator (the trainer's, in memory), also written to TensorBoard as eval/NAME."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from gan_runner.loading import load_run
+    from gan_runner.loading import LoadedRun
     from gan_runner.metrics.evaluate import evaluate_run
 
-    loaded = load_run(trainer.run_dir, device=trainer.device)
-    results = evaluate_run(loaded, trainer.stream.data.to("cpu"), trainer.eval_names, num=num, seed=trainer.seed,
+    # The weights the last checkpoint holds are already here: no reload, no second dataset build.
+    final = LoadedRun(trainer.model, trainer.ema.module if trainer.ema else None, trainer.config, trainer.step)
+    num = int((trainer.config.get("eval") or {}).get("num", 5000))
+    results = evaluate_run(final, trainer.stream.data.to("cpu"), trainer.eval_names, num=num, seed=trainer.seed,
                            device=trainer.device).results
     writer = SummaryWriter(str(trainer.run_dir / "tb"))
     for name, value in results.items():
@@ -205,8 +207,7 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = trainer.train()
     if trainer.eval_names and metrics["status"] == "completed":
-        metrics["eval"] = evaluate_final(trainer, int((OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else cfg)
-                                                      ["eval"].get("num", 5000)))
+        metrics["eval"] = evaluate_final(trainer)
     metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)
     metrics["device"] = str(trainer.device)
     metrics["run_dir"] = str(run_dir)
