@@ -11,6 +11,7 @@ from gan_runner.metrics.modes import mode_stats
 from gan_runner.metrics.parzen import parzen_estimate, parzen_log_likelihood
 from gan_runner.metrics.precision_recall import density_coverage, precision_recall
 from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.stacked import stacked_mode_stats
 from gan_runner.metrics.two_sample import nn_two_sample_accuracy
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "parzen_estimate",
     "parzen_log_likelihood",
     "precision_recall",
+    "stacked_mode_stats",
 ]

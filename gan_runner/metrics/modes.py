@@ -34,19 +34,22 @@ def mode_stats(points: torch.Tensor, centers: torch.Tensor, std: float, *, thres
     hq = dist < threshold * std
     k = len(centers)
     counts = torch.bincount(nearest[hq], minlength=k).double()  # (K,) high-quality samples per mode
-    total = float(counts.sum())
-    if total > 0:
-        p = counts / total
-        nz = p > 0
-        reverse_kl = float((p[nz] * (p[nz] * k).log()).sum())
-    else:
-        reverse_kl = math.nan
     return {
         "modes": float((counts >= min_count).sum()),
         "modes_total": float(k),
         "hq_percent": 100.0 * float(hq.double().mean()),
-        "reverse_kl": reverse_kl,
+        "reverse_kl": kl_to_uniform(counts),
     }
+
+
+def kl_to_uniform(counts: torch.Tensor) -> float:
+    """KL(p || uniform) in nats of a mode histogram (K,); empty modes add 0; NaN when the histogram is empty."""
+    counts = counts.double()
+    total = float(counts.sum())
+    if total <= 0:
+        return math.nan
+    p = counts[counts > 0] / total
+    return float((p * (p * len(counts)).log()).sum())
 
 
 @METRICS.register("modes")
