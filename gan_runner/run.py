@@ -19,6 +19,8 @@ from gan_runner.data import BatchStream, build_dataset
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.optim import build_optimizers
 from gan_runner.registry import LOSSES, MODELS
+from gan_runner.stabilizers import build_stabilizers
+from gan_runner.stabilizers.unrolled import check_optimizer
 from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load_newest_good
 from gan_runner.training.ema import EMA
 from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
@@ -183,8 +185,14 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
         data.x = data.x.contiguous(memory_format=torch.channels_last)
     loss_name, loss_opts = named_options(config["loss"], "loss")
     loss = LOSSES.build(loss_name, options=loss_opts)
+    stab = build_stabilizers(config.get("stabilize"), data.spec, opts.max_steps)
+    model.d_transforms, loss.penalties, opts.unroll = stab.d_transforms, stab.penalties, stab.unroll
+    if batch_size % model.pack:
+        raise ConfigError(f"model.pack={model.pack} needs dataset.batch_size divisible by it, got {batch_size}")
     opt_g, opt_d, sched_g, sched_d = build_optimizers(config["optimizer"], model.G.parameters(),
                                                       model.D.parameters(), opts.max_steps)
+    if opts.unroll:
+        check_optimizer(opt_d)
     stream = BatchStream(data.to(device), batch_size, seed)
     ema = EMA(model.G, float(tcfg["ema"])) if tcfg.get("ema") else None
     trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed)

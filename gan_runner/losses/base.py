@@ -16,6 +16,14 @@ class AdversarialLoss:
 
     #: what the D(x)/D(G(z)) statistics mean: probabilities (sigmoid of logits) or raw critic values
     probabilistic = True
+    #: extra D penalties from `stabilize` (R1/R2), each applied on the steps it is due
+    penalties: tuple = ()
+    #: the trainer's step, set before each iteration (lazy regularization schedules on it)
+    step = 0
+
+    def begin_step(self, step: int) -> None:
+        """Called before each training iteration."""
+        self.step = step
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""
@@ -52,6 +60,11 @@ class AdversarialLoss:
         if reg is not None:
             loss = loss + reg
             stats.update(reg_stats)
+        for penalty in self.penalties:
+            if penalty.due(self.step):
+                pen, pen_stats = penalty(model, real, fake, y, latent.y)
+                loss = loss + pen
+                stats.update(pen_stats)
         return loss, stats
 
     def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:

@@ -9,31 +9,40 @@ from gan_runner.losses.base import AdversarialLoss
 from gan_runner.registry import LOSSES
 
 
-def _d_bce(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    # -[log D(x) + log(1 - D(G(z)))], with logits for numerical stability: softplus(-l) = -log sigmoid(l)
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+def _d_bce(real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    # -[log D(x) + log(1 - D(G(z)))], with logits for numerical stability: softplus(-l) = -log sigmoid(l).
+    # One-sided label smoothing (Salimans et al. 2016) targets 1 - s for real samples, 0 (never s) for fakes.
+    real_term = F.softplus(-real).mean() if not smoothing else \
+        (1 - smoothing) * F.softplus(-real).mean() + smoothing * F.softplus(real).mean()
+    return real_term + F.softplus(fake).mean()
+
+
+class _BCE(AdversarialLoss):
+    """D's binary cross-entropy, with optional one-sided label smoothing of the real targets."""
+
+    def __init__(self, *, label_smoothing: float = 0.0) -> None:
+        if not 0 <= label_smoothing < 1:
+            raise ConfigError(f"loss option 'label_smoothing' must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return _d_bce(real, fake, self.label_smoothing)
 
 
 @LOSSES.register("minimax")
-class Minimax(AdversarialLoss):
+class Minimax(_BCE):
     """Goodfellow et al. 2014, the value function itself: G minimizes log(1 - D(G(z))).
 
     Saturates early in training (the paper's own caveat); kept for faithfulness and comparison.
     """
-
-    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return _d_bce(real, fake)
 
     def g_term(self, fake: torch.Tensor) -> torch.Tensor:
         return -F.softplus(fake).mean()  # log(1 - sigmoid(l)) = -softplus(l)
 
 
 @LOSSES.register("ns")
-class NonSaturating(AdversarialLoss):
+class NonSaturating(_BCE):
     """Goodfellow et al. 2014's practical variant: G maximizes log D(G(z)) (strong early gradients)."""
-
-    def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return _d_bce(real, fake)
 
     def g_term(self, fake: torch.Tensor) -> torch.Tensor:
         return F.softplus(-fake).mean()

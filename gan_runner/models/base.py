@@ -60,9 +60,24 @@ class GANModel(nn.Module):
         """A batch of latents from the prior (z ~ N(0, I) unless a variant says otherwise)."""
         return Latent(torch.randn(n, self.z_dim, device=device, generator=gen))
 
+    #: PacGAN (Lin et al. 2018): D judges m samples at once, concatenated along channels (images) or features
+    pack = 1
+    #: transforms of D's inputs while D trains (DiffAugment, instance noise), set from `stabilize`
+    d_transforms: tuple = ()
+
     def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> DOut:
         """D's output on a batch; `y` is the batch's labels (used only by conditional variants)."""
+        if self.D.training:  # augmentation and noise are training-time only: evaluation sees the real D
+            for t in self.d_transforms:
+                x = t(x)
+        if self.pack > 1:
+            x = pack_samples(x, self.pack)
         return self.D(x, y)
+
+    def begin_step(self, step: int) -> None:
+        """Called before each training iteration (schedules such as annealed instance noise)."""
+        for t in self.d_transforms:
+            t.begin_step(step)
 
     def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
         """Extra objective for D's step (None: the variant has none)."""
@@ -92,3 +107,10 @@ def uniform_labels(n: int, k: int, device: torch.device | str, gen: torch.Genera
 def class_rows(k: int, cols: int, device: torch.device | str) -> torch.Tensor:
     """Labels for a grid with one row per class: (k * cols,) = [0]*cols + [1]*cols + ..."""
     return torch.arange(k, device=device).repeat_interleave(cols)
+
+
+def pack_samples(x: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN packing: (B, C, ...) -> (B/m, m*C, ...), m consecutive samples side by side in channels."""
+    if x.shape[0] % m:
+        raise ConfigError(f"model.pack={m} needs batches divisible by {m}, got a batch of {x.shape[0]}")
+    return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])

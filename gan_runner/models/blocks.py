@@ -72,7 +72,8 @@ class DCGANBody(nn.Sequential):
     exactly the paper's final 4x4 conv.
     """
 
-    def __init__(self, in_channels: int, depth: int, width: int, norm: Norm, dropout: float = 0.0) -> None:
+    def __init__(self, in_channels: int, depth: int, width: int, norm: Norm, dropout: float = 0.0,
+                 mbstd: bool = False) -> None:
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(depth - 1):
@@ -82,6 +83,9 @@ class DCGANBody(nn.Sequential):
             ch *= 2
         if dropout:
             layers.append(nn.Dropout(dropout))
+        if mbstd:  # at the 4x4 stage, as in Karras et al. 2018, so the last layer sees the batch statistic
+            layers.append(MinibatchStd())
+            ch += 1
         layers.append(nn.Flatten())
         super().__init__(*layers)
         self.out_features = ch * 16
@@ -148,3 +152,41 @@ def check_probability(model: str, **values: float) -> None:
     for key, v in values.items():
         if not 0 <= v < 1:
             raise ConfigError(f"model '{model}' option '{key}' must be a probability in [0, 1), got {v}")
+
+
+class MinibatchStd(nn.Module):
+    """Karras et al. 2018 minibatch standard deviation: append the mean feature std over a group as one feature.
+
+    D sees a statistic of the batch, so a generator that collapses (low variety) is easy to tell apart.
+    Works on (B, C, H, W) (adds one channel) and (B, F) (adds one feature).
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        g = self.group_size if b % self.group_size == 0 else b  # groups must tile the batch
+        grouped = x.float().reshape(g, b // g, *x.shape[1:])  # (G, B/G, ...): stats over the G axis
+        std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (B/G, ...)
+        stat = std.flatten(1).mean(dim=1).to(x.dtype)  # (B/G,) one number per group
+        stat = stat.repeat(g)  # (B,) sample i belongs to group i % (B/G)
+        extra = stat.view(b, 1, *([1] * (x.dim() - 2))).expand(b, 1, *x.shape[2:])
+        return torch.cat([x, extra], dim=1)
+
+
+def spectral_normalize(module: nn.Module) -> nn.Module:
+    """Miyato et al. 2018: divide every conv/linear weight by its largest singular value (one power iteration per call)."""
+    for m in list(module.modules()):
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not hasattr(m, "parametrizations"):
+            nn.utils.parametrizations.spectral_norm(m)
+    return module
+
+
+def packed_spec(spec: DataSpec, pack: int, model: str) -> DataSpec:
+    """The spec D is built for under PacGAN packing: m times the channels (images) or features (vectors)."""
+    check_positive(model, pack=pack)
+    if pack == 1:
+        return spec
+    return DataSpec(spec.name, (spec.shape[0] * pack, *spec.shape[1:]), spec.num_classes, spec.is_image)

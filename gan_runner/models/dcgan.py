@@ -10,7 +10,7 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init
+from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init, packed_spec, spectral_normalize
 from gan_runner.registry import MODELS
 
 
@@ -28,9 +28,9 @@ class ConvGenerator(nn.Module):
 class ConvDiscriminator(nn.Module):
     """D(x): the DCGAN body plus one linear real/fake logit."""
 
-    def __init__(self, spec: DataSpec, depth: int, width: int, norm: Norm) -> None:
+    def __init__(self, spec: DataSpec, depth: int, width: int, norm: Norm, mbstd: bool = False) -> None:
         super().__init__()
-        self.body = DCGANBody(spec.channels, depth, width, norm)
+        self.body = DCGANBody(spec.channels, depth, width, norm, mbstd=mbstd)
         self.head = nn.Linear(self.body.out_features, 1, bias=False)  # = the paper's last 4x4 conv, bias-free
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
@@ -43,11 +43,15 @@ class DCGAN(GANModel):
 
 @MODELS.register("dcgan")
 def build_dcgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
-                d_norm: Norm = "batch") -> GANModel:
-    """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses."""
+                d_norm: Norm = "batch", spectral_norm: bool = False, pack: int = 1, mbstd: bool = False) -> GANModel:
+    """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses; D stabilizers optional."""
     depth = dcgan_depth(spec, "dcgan")
     d_width = width if d_width is None else d_width
     check_positive("dcgan", z_dim=z_dim, width=width, d_width=d_width)
-    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), ConvDiscriminator(spec, depth, d_width, d_norm), z_dim)
+    D = ConvDiscriminator(packed_spec(spec, pack, "dcgan"), depth, d_width, d_norm, mbstd)
+    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), D, z_dim)
     dcgan_init(model)
+    if spectral_norm:  # after init: SN rescales whatever weights it is given
+        spectral_normalize(model.D)
+    model.pack = pack
     return model

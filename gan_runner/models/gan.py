@@ -14,7 +14,7 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import Norm, check_positive, check_probability, mlp_layers
+from gan_runner.models.blocks import MinibatchStd, Norm, check_positive, check_probability, mlp_layers, packed_spec, spectral_normalize
 from gan_runner.registry import MODELS
 
 
@@ -41,9 +41,12 @@ class MLPDiscriminator(nn.Module):
     """Flattened sample (and any conditioning vector) -> hidden layers -> one logit."""
 
     def __init__(self, in_dim: int, hidden: list[int], activation: Literal["maxout", "leaky_relu"], pieces: int,
-                 dropout: float, input_dropout: float, norm: Norm) -> None:
+                 dropout: float, input_dropout: float, norm: Norm, mbstd: bool = False) -> None:
         super().__init__()
         layers, n = mlp_layers(in_dim, hidden, activation, pieces=pieces, dropout=dropout, norm=norm)
+        if mbstd:  # the batch's feature spread as one more input of the last layer (Karras et al. 2018)
+            layers.append(MinibatchStd())
+            n += 1
         self.input_dropout = nn.Dropout(input_dropout)  # on the sample only: labels are never dropped
         self.net = nn.Sequential(*layers, nn.Linear(n, 1))
 
@@ -73,10 +76,16 @@ def build_gan(
     dropout: float = 0.5,
     input_dropout: float = 0.2,
     d_norm: Norm = "none",
+    spectral_norm: bool = False,
+    pack: int = 1,
+    mbstd: bool = False,
 ) -> GANModel:
-    """Goodfellow et al. 2014 MLP GAN."""
+    """Goodfellow et al. 2014 MLP GAN; spectral_norm, pack (PacGAN) and mbstd are optional D stabilizers."""
     check_positive("gan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
     check_probability("gan", dropout=dropout, input_dropout=input_dropout)
     G = MLPGenerator(z_dim, spec, width, depth)
-    D = MLPDiscriminator(math.prod(spec.shape), [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm)
-    return VanillaGAN(spec, G, D, z_dim)
+    d_in = math.prod(packed_spec(spec, pack, "gan").shape)
+    D = MLPDiscriminator(d_in, [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm, mbstd)
+    model = VanillaGAN(spec, G, spectral_normalize(D) if spectral_norm else D, z_dim)
+    model.pack = pack
+    return model

@@ -5,6 +5,7 @@ Everything variant-specific lives behind `GANModel` (latents, auxiliary terms, g
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -19,6 +20,7 @@ from gan_runner.data.base import BatchStream
 from gan_runner.errors import UserError
 from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel, Latent
+from gan_runner.stabilizers.unrolled import unrolled_discriminator
 from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic, set_rng_state
 from gan_runner.training.ema import EMA
 from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
@@ -43,6 +45,7 @@ class TrainerOptions:
     max_rollbacks: int = 3
     rollback_lr_factor: float = 0.5
     precision: str = "fp32"  # fp32 | bf16 (autocast: bf16 convs/matmuls, fp32 losses and optimizer state)
+    unroll: int = 0  # stabilize.unroll: G steps against D unrolled this many differentiable updates ahead
 
 
 def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -142,11 +145,13 @@ class Trainer:
         self.opt_d.step()
         self.loss.after_d_step(self.model)
         stats.add(s)
+        if self.opts.unroll:
+            self._unroll_batch = (real, y)  # the batch G's unrolled D steps train on (Metz et al. reuse D's)
 
     def g_step(self, latent: Latent, fake: torch.Tensor | None, stats: StatsAccumulator, log: bool) -> None:
         """One generator update; D is frozen so no weight gradients are computed for it."""
         self.model.D.requires_grad_(False)
-        with self.autocast():
+        with self.autocast(), self.unrolled(latent):
             loss, s = self.loss.g_objective(self.model, latent, fake)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -158,6 +163,13 @@ class Trainer:
             self.ema.update(self.model.G)
         stats.add(s)
 
+    def unrolled(self, latent: Latent) -> contextlib.AbstractContextManager[None]:
+        """D as seen by G's step: itself, or k differentiable updates ahead (stabilize.unroll)."""
+        if not self.opts.unroll:
+            return contextlib.nullcontext()
+        real, y = self._unroll_batch
+        return unrolled_discriminator(self.model, self.loss, self.opt_d, real, y, latent, self.opts.unroll)
+
     def autocast(self) -> torch.autocast:
         """bf16 autocast when trainer.precision=bf16 (a no-op context otherwise)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -165,6 +177,8 @@ class Trainer:
     def iteration(self, stats: StatsAccumulator, log: bool) -> None:
         """n_critic D updates, then one G update, on fresh batches and latents from the run's streams."""
         batch = self.stream.batch_size
+        self.model.begin_step(self.step)  # schedules: annealed instance noise, lazy penalties
+        self.loss.begin_step(self.step)
         if self.opts.n_critic == 1:
             # Algorithm 1 with k = 1, as the PyTorch DCGAN example runs it: G's step reuses the D step's
             # latent and G(z) (graph kept), saving a G forward per iteration.

@@ -1,0 +1,99 @@
+"""Unrolled GAN (Metz et al. 2016): G's step is taken against D after k more (differentiable) D updates.
+
+G optimizes f_K(theta_G) = f(theta_G, theta_D^K), where theta_D^K comes from K steps of D's own
+optimizer (here Adam, RMSProp or SGD with its current state) on the current batch. Differentiating
+through those steps lets G anticipate how D will react, which discourages hopping between modes.
+D's real parameters and optimizer state are untouched: the unrolled copies exist only for G's step.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from gan_runner.errors import ConfigError
+from gan_runner.models.base import GANModel, Latent
+
+SUPPORTED = (torch.optim.Adam, torch.optim.RMSprop, torch.optim.SGD)
+
+
+def check_optimizer(opt: torch.optim.Optimizer) -> None:
+    """Unrolling re-implements D's optimizer step differentiably; only these are done."""
+    if not isinstance(opt, SUPPORTED) or isinstance(opt, torch.optim.AdamW):
+        raise ConfigError(f"stabilize.unroll needs D's optimizer to be adam, rmsprop or sgd, got {type(opt).__name__}")
+
+
+def _sqrt(v: torch.Tensor) -> torch.Tensor:
+    """sqrt with a finite gradient at 0 (parameters with zero gradient, e.g. idle maxout pieces, would give NaN)."""
+    return v.clamp_min(1e-30).sqrt()
+
+
+def _step(p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any], t: int) -> torch.Tensor:
+    """One differentiable update of D parameter p (t-th unrolled step), starting from the optimizer's real state."""
+    lr, wd = group["lr"], group.get("weight_decay", 0.0)
+    if wd:
+        g = g + wd * p
+    if "betas" in group:  # Adam
+        b1, b2 = group["betas"]
+        step = float(state["step"]) if "step" in state else 0.0
+        m = state.get("exp_avg", torch.zeros_like(p)).detach() if t == 0 else state["_m"]
+        v = state.get("exp_avg_sq", torch.zeros_like(p)).detach() if t == 0 else state["_v"]
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        state["_m"], state["_v"] = m, v
+        n = step + t + 1
+        return p - lr * (m / (1 - b1**n)) / (_sqrt(v / (1 - b2**n)) + group["eps"])
+    if "alpha" in group:  # RMSProp
+        v = state.get("square_avg", torch.zeros_like(p)).detach() if t == 0 else state["_v"]
+        v = group["alpha"] * v + (1 - group["alpha"]) * g * g
+        state["_v"] = v
+        return p - lr * g / (_sqrt(v) + group["eps"])
+    mom = group.get("momentum", 0.0)  # SGD
+    if mom:
+        if t == 0:
+            prev = state.get("momentum_buffer")
+            buf = g if prev is None else mom * prev.detach() + g
+        else:
+            buf = mom * state["_b"] + g
+        state["_b"] = buf
+        g = buf
+    return p - lr * g
+
+
+class _FunctionalD(nn.Module):
+    """D evaluated with substituted parameters (the unrolled ones), same buffers and forward."""
+
+    def __init__(self, D: nn.Module, params: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.inner, self.params = D, params
+        self.train(D.training)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+        return torch.func.functional_call(self.inner, self.params, (x, y))
+
+
+@contextmanager
+def unrolled_discriminator(model: GANModel, loss: Any, opt_d: torch.optim.Optimizer, real: torch.Tensor,
+                           y: torch.Tensor | None, latent: Latent, k: int) -> Iterator[None]:
+    """Inside the block, model.D is D after k differentiable optimizer steps on (real, G(latent))."""
+    named = [(n, p) for n, p in model.D.named_parameters()]
+    # Leaf copies: G's backward must not write gradients into D's real parameters.
+    theta = [p.detach().requires_grad_(True) for _, p in named]
+    where = {id(p): (opt_d.state.get(p, {}), group) for group in opt_d.param_groups for p in group["params"]}
+    scratch = [dict(where[id(p)][0]) for _, p in named]  # per-parameter unroll state (never written back)
+    D = model.D
+    try:
+        for t in range(k):
+            model.D = _FunctionalD(D, {n: th for (n, _), th in zip(named, theta)})
+            fake = model.G(latent)  # with graph: theta^K depends on G, which is the point
+            out_real = model.discriminate(real, y)
+            out_fake = model.discriminate(fake, latent.y)
+            d_loss = loss.d_terms(out_real.adv.float(), out_fake.adv.float())
+            grads = torch.autograd.grad(d_loss, theta, create_graph=True)
+            theta = [_step(th, g, st, where[id(p)][1], t) for th, g, st, (_, p) in zip(theta, grads, scratch, named)]
+        model.D = _FunctionalD(D, {n: th for (n, _), th in zip(named, theta)})
+        yield
+    finally:
+        model.D = D
