@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from PIL import Image
+from torchvision.utils import make_grid
 
 from gan_runner.data.base import to_uint8_images
 from gan_runner.errors import UserError
@@ -37,11 +39,13 @@ class Samples:
         return int(self.x.shape[0])
 
 
-def _device_of(G: torch.nn.Module) -> torch.device:
+def device_of(G: torch.nn.Module) -> torch.device:
+    """The device a module's weights live on."""
     return next(G.parameters()).device
 
 
-def _to(latent: Latent, device: torch.device) -> Latent:
+def latent_to(latent: Latent, device: torch.device) -> Latent:
+    """The same latent with every tensor on `device`."""
     return Latent(*[t if t is None else t.to(device) for t in latent])
 
 
@@ -49,40 +53,63 @@ def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
     return None if parts[0] is None else torch.cat(parts)  # type: ignore[arg-type]
 
 
+def equal_batch(n: int, batch_size: int) -> int:
+    """The batch size that splits n into equal batches of at most about `batch_size`."""
+    # Equal batches (the last one is not a runt of size 1: BN in batch-stat mode cannot normalize one sample).
+    k = math.ceil(n / batch_size)
+    return max(2, math.ceil(n / k))
+
+
+def to_host(run: LoadedRun, x: torch.Tensor) -> torch.Tensor:
+    """G's output as stored samples on the CPU: uint8 images, or float32 points."""
+    return to_uint8_images(x).cpu() if run.model.spec.is_image else x.float().cpu()
+
+
+def collect(run: LoadedRun, parts: list[tuple[torch.Tensor, Latent]], n: int) -> Samples:
+    """The first `n` of (host samples, CPU latent) batches as one Samples."""
+    cut = slice(0, n)
+    y, c_cat, c_cont = (_cat([latent[i] for _, latent in parts]) for i in (1, 2, 3))
+    return Samples(torch.cat([x for x, _ in parts])[cut], None if y is None else y[cut],
+                   None if c_cat is None else c_cat[cut], None if c_cont is None else c_cont[cut],
+                   run.model.spec.is_image)
+
+
+#: (G, latent on G's device, the seeded generator) -> (G's output, the latent that made it)
+Decode = Callable[[torch.nn.Module, Latent, torch.Generator], tuple[torch.Tensor, Latent]]
+
+
 def generate(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_size: int = DEFAULT_BATCH,
-             progress: ProgressFn = no_progress) -> Samples:
-    """`n` samples from the run's generator (EMA weights when `ema` and kept), in batches, on the run's device."""
+             progress: ProgressFn = no_progress, decode: Decode | None = None, label: str = "sampling") -> Samples:
+    """`n` samples from the run's generator (EMA weights when `ema` and kept), in batches, on the run's device.
+
+    `decode` replaces plain G(latent) for each batch, e.g. to refine the latents first.
+    """
     if n < 1:
         raise UserError(f"the number of samples must be >= 1, got {n}")
     G = run.generator(ema)
-    device = _device_of(G)
+    device = device_of(G)
     gen = torch.Generator().manual_seed(seed)
-    # Equal batches (the last one is not a runt of size 1: BN in batch-stat mode cannot normalize one sample).
-    k = math.ceil(n / batch_size)
-    b = max(2, math.ceil(n / k))
-    xs, ys, cats, conts = [], [], [], []
+    b = equal_batch(n, batch_size)
+    parts = []
     done = 0
-    with sampling_mode(G):
-        while done < n:
-            latent = run.model.sample_latent(b, "cpu", gen)
-            x = G(_to(latent, device))
-            xs.append(to_uint8_images(x).cpu() if run.model.spec.is_image else x.float().cpu())
-            ys.append(latent.y)
-            cats.append(latent.c_cat)
-            conts.append(latent.c_cont)
-            done += b
-            progress("sampling", min(done, n), n)
-    cut = slice(0, n)
-    y, c_cat, c_cont = (_cat(p) for p in (ys, cats, conts))
-    return Samples(torch.cat(xs)[cut], None if y is None else y[cut], None if c_cat is None else c_cat[cut],
-                   None if c_cont is None else c_cont[cut], run.model.spec.is_image)
+    while done < n:
+        latent = latent_to(run.model.sample_latent(b, "cpu", gen), device)
+        if decode is None:
+            with sampling_mode(G):
+                x = G(latent)
+        else:
+            x, latent = decode(G, latent, gen)
+        parts.append((to_host(run, x), latent_to(latent, torch.device("cpu"))))
+        done += b
+        progress(label, min(done, n), n)
+    return collect(run, parts, n)
 
 
 def _render(run: LoadedRun, latent: Latent, nrow: int, ema: bool, real: torch.Tensor | None = None) -> torch.Tensor:
     """G(latent) as one uint8 (3, H, W) picture: an image grid, or a scatter plot for 2D data."""
     G = run.generator(ema)
     with sampling_mode(G):
-        x = G(_to(latent, _device_of(G)))
+        x = G(latent_to(latent, device_of(G)))
     if run.model.spec.is_image:
         return image_grid(x, nrow)
     return scatter_image(x, real)
@@ -97,9 +124,21 @@ def sample_grid(run: LoadedRun, n: int = 64, *, ema: bool = True, seed: int = 0,
                 real: torch.Tensor | None = None) -> torch.Tensor:
     """A square grid of about `n` samples, or for 2D data a scatter plot of 2,000 (over `real` in gray)."""
     gen = torch.Generator().manual_seed(seed)
-    side = max(1, int(math.isqrt(n)))
-    count = side * side if run.model.spec.is_image else 2000
+    count, side = grid_count(run, n)
     return _render(run, run.model.sample_latent(count, "cpu", gen), side, ema, real)
+
+
+def grid_count(run: LoadedRun, n: int) -> tuple[int, int]:
+    """(samples, images per row) of `sample_grid`'s picture for about `n` images."""
+    side = max(1, int(math.isqrt(n)))
+    return (side * side if run.model.spec.is_image else 2000), side
+
+
+def render_samples(s: Samples, nrow: int, real: torch.Tensor | None = None) -> torch.Tensor:
+    """Stored samples as `sample_grid` draws them: an image grid, or a scatter plot over `real`."""
+    if s.is_image:
+        return make_grid(s.x, nrow=nrow, padding=2, pad_value=255)  # image_grid's layout; x is uint8 already
+    return scatter_image(s.x, real)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
