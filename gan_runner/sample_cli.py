@@ -2,6 +2,7 @@
 
     gan-sample RUN_DIR --num 5000 --out samples.npz      # uint8 'images' (N, C, H, W) [+ 'labels', InfoGAN codes]
     gan-sample RUN_DIR --grid grid.png [--interpolate] [--per-class] [--traverse]
+    gan-sample RUN_DIR --num 5000 --out drs.npz --drs       # discriminator-driven: --drs, or --refine-steps N [--langevin]
 
 Each picture flag writes one more PNG beside --grid (grid_interpolate.png, ...). A wrong path or
 an unreadable checkpoint prints one line and exits with code 2 (--verbose shows the traceback).
@@ -21,6 +22,8 @@ from gan_runner.errors import UserError
 
 if TYPE_CHECKING:
     from gan_runner.loading import LoadedRun
+    from gan_runner.progress import ProgressFn
+    from gan_runner.sampling import Samples
 
 EXIT_USER_ERROR = 2
 
@@ -88,9 +91,47 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def check_dd_args(args: argparse.Namespace) -> None:
+    """Reject discriminator-driven option combinations that cannot work (before loading the run); fill defaults."""
+    from gan_runner.dd_sampling import check_drs, check_refine
+
+    if args.drs and args.refine_steps:
+        raise UserError("--drs and --refine-steps are two methods; use one of them")
+    if not args.refine_steps and (args.refine_lr is not None or args.langevin):
+        raise UserError("--refine-lr and --langevin tune --refine-steps N; give N >= 1")
+    if not args.drs and (args.drs_percentile is not None or args.drs_burn_in is not None):
+        raise UserError("--drs-percentile and --drs-burn-in tune --drs; add --drs")
+    args.refine_lr = 0.01 if args.refine_lr is None else args.refine_lr
+    args.drs_percentile = 95.0 if args.drs_percentile is None else args.drs_percentile
+    args.drs_burn_in = 10_000 if args.drs_burn_in is None else args.drs_burn_in
+    check_refine(args.refine_steps, args.refine_lr)
+    check_drs(args.drs_percentile, args.drs_burn_in)
+
+
+def dd_sampler(args: argparse.Namespace, run: "LoadedRun", progress: "ProgressFn") -> "Callable[[int], Samples] | None":
+    """n -> samples by the requested discriminator-driven method (printing DRS's acceptance), or None."""
+    from gan_runner.dd_sampling import logit_caveat, refine_sample, rejection_sample
+
+    if not (args.drs or args.refine_steps):
+        return None
+    caveat = logit_caveat(run)
+    if caveat:
+        print(f"warning: {caveat}", file=sys.stderr)
+    kw = {"ema": args.ema, "seed": args.seed, "batch_size": args.batch_size, "progress": progress}
+
+    def draw(n: int) -> "Samples":
+        if args.drs:
+            samples, report = rejection_sample(run, n, percentile=args.drs_percentile, burn_in=args.drs_burn_in, **kw)
+            print(report.summary())
+            return samples
+        return refine_sample(run, n, steps=args.refine_steps, lr=args.refine_lr, langevin=args.langevin, **kw)
+
+    return draw
+
+
 def _sample(args: argparse.Namespace) -> None:
     from gan_runner.progress import StderrProgress, no_progress
-    from gan_runner.sampling import generate, interpolation_grid, per_class_grid, sample_grid, save_png, traversal_grids
+    from gan_runner.sampling import generate, grid_count, interpolation_grid, per_class_grid, render_samples, sample_grid, save_png, traversal_grids
 
     if args.out is None and args.grid is None:
         raise UserError("nothing to do: give --out FILE.npz (samples) and/or --grid FILE.png (pictures)")
@@ -98,12 +139,17 @@ def _sample(args: argparse.Namespace) -> None:
         raise UserError("--interpolate, --per-class and --traverse write PNGs beside --grid; give --grid FILE.png")
     if args.num < 1 or args.batch_size < 1:
         raise UserError("--num and --batch-size must be >= 1")
+    check_dd_args(args)
     device = resolve_device(args.device)
     run = load_for_cli(args.run, device)
     progress = no_progress if args.quiet else StderrProgress()
+    draw = dd_sampler(args, run, progress)
     kw = {"ema": args.ema, "seed": args.seed}
     if args.out is not None:
-        s = generate(run, args.num, batch_size=args.batch_size, progress=progress, **kw)
+        if draw is None:
+            s = generate(run, args.num, batch_size=args.batch_size, progress=progress, **kw)
+        else:
+            s = draw(args.num)
         key = "images" if s.is_image else "points"
         arrays = {key: s.x.numpy()}
         for name, t in (("labels", s.y), ("codes_cat", s.c_cat), ("codes_cont", s.c_cont)):
@@ -119,7 +165,11 @@ def _sample(args: argparse.Namespace) -> None:
             from gan_runner.data import build_dataset
 
             real = build_dataset(run.config["dataset"]).x[:2000]
-        pictures = {grid: sample_grid(run, args.grid_size, real=real, **kw)}
+        if draw is None:
+            pictures = {grid: sample_grid(run, args.grid_size, real=real, **kw)}
+        else:  # the same picture, drawn from discriminator-driven samples
+            count, side = grid_count(run, args.grid_size)
+            pictures = {grid: render_samples(draw(count), side, real)}
         if args.interpolate:
             pictures[sibling(grid, "interpolate")] = interpolation_grid(run, **kw)
         if args.per_class:
@@ -143,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interpolate", action="store_true", help="also GRID_interpolate.png: slerp between latents, one pair per row")
     p.add_argument("--per-class", action="store_true", help="also GRID_per_class.png: one row per class (cgan, acgan) or code value (infogan)")
     p.add_argument("--traverse", action="store_true", help="also GRID_traverse_*.png: InfoGAN continuous codes, else single z dims")
+    dd = p.add_argument_group("discriminator-driven sampling (applies to --out and the --grid picture; "
+                              "--interpolate/--per-class/--traverse stay plain)")
+    dd.add_argument("--drs", action="store_true",
+                    help="Discriminator Rejection Sampling (Azadi et al. 2019): keep samples D scores as real")
+    dd.add_argument("--drs-percentile", type=float, metavar="Q",
+                    help="gamma = this percentile of DRS's F over the burn-in; higher keeps fewer (default 95)")
+    dd.add_argument("--drs-burn-in", type=int, metavar="N", help="candidates that set D's max logit and gamma first (default 10000)")
+    dd.add_argument("--refine-steps", type=int, default=0, metavar="N",
+                    help="N gradient steps on z of E(z) = |z|^2/2 - D(G(z)) before decoding (DDLS/DOT; default 0 = off)")
+    dd.add_argument("--refine-lr", type=float, metavar="LR", help="step size of --refine-steps (default 0.01)")
+    dd.add_argument("--langevin", action="store_true",
+                    help="add N(0, 2 lr) noise each step: Langevin sampling of p(z) ~ N(z; 0, I) exp(D(G(z))) (DDLS)")
     return p
 
 
