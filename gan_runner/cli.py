@@ -50,6 +50,10 @@ def _app(cfg: DictConfig) -> float | None:
     from gan_runner.training.trainer import write_json
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if _under_torchrun():
+        from gan_runner.training.distributed import shared_run_dir
+
+        run_dir = shared_run_dir(run_dir)  # Hydra resolves ${now:...} in each process: rank 0's dir for all
     try:
         metrics = run(cfg, run_dir)
     except UserError as e:
@@ -62,18 +66,22 @@ def _app(cfg: DictConfig) -> float | None:
             return objective_value({"status": "failed"}, cfg.get("objective"))
         sys.exit(EXIT_USER_ERROR)
     rel = os.path.relpath(run_dir)
+    quiet = os.environ.get("RANK", "0") != "0"  # torchrun: rank 0 reports for every rank
     if metrics["status"] == "diverged":
         kept = "the last good checkpoint is in " + f"{rel}/checkpoints" if (run_dir / "checkpoints").is_dir() else "no checkpoint was written"
-        print(f"error: training diverged at {metrics['reason']}; {kept} "
-              "(trainer.on_divergence=rollback retries from a checkpoint with lower learning rates)", file=sys.stderr)
+        if not quiet:
+            print(f"error: training diverged at {metrics['reason']}; {kept} "
+                  "(trainer.on_divergence=rollback retries from a checkpoint with lower learning rates)", file=sys.stderr)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(EXIT_DIVERGED)
         return objective_value(metrics, cfg.get("objective"))
     verb = "stopped" if metrics["status"] == "interrupted" else "done"
-    print(f"{verb}: {metrics['step']} steps in {metrics['train_time_s']:.0f}s "
-          f"({metrics['steps_per_s']:.1f} it/s); run dir: {rel}; view: tensorboard --logdir {rel}")
+    if not quiet:
+        print(f"{verb}: {metrics['step']} steps in {metrics['train_time_s']:.0f}s "
+              f"({metrics['steps_per_s']:.1f} it/s); run dir: {rel}; view: tensorboard --logdir {rel}")
     if metrics["status"] == "interrupted" and HydraConfig.get().mode != RunMode.MULTIRUN:
-        print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
+        if not quiet:
+            print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
         sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
     return objective_value(metrics, cfg.get("objective"))
 
@@ -83,6 +91,11 @@ _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 def _full_error_requested() -> bool:
     return _USER_FULL_ERROR
+
+
+def _under_torchrun() -> bool:
+    """Whether torchrun started this process as one of several (imports torch only then)."""
+    return os.environ.get("WORLD_SIZE", "1") != "1"
 
 
 def _resume_in_place(argv: list[str]) -> list[str]:
@@ -146,6 +159,14 @@ def _all_keys(d: object, prefix: str = "") -> list[str]:
 def main() -> None:
     """Console entry point of `gan-run`."""
     argv = _resume_in_place(sys.argv[1:])
+    if _under_torchrun():
+        from gan_runner.training.distributed import env_ranks, rank_overrides
+
+        try:
+            argv = rank_overrides(argv, env_ranks())
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
     sys.argv = [sys.argv[0]] + argv
     # Let composition errors reach us as exceptions (Hydra would print its multi-line report).
     os.environ["HYDRA_FULL_ERROR"] = "1"

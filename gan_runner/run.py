@@ -21,6 +21,7 @@ from gan_runner.optim import build_optimizers
 from gan_runner.registry import LOSSES, MODELS
 from gan_runner.stabilizers import build_stabilizers
 from gan_runner.stabilizers.unrolled import check_optimizer
+from gan_runner.training import distributed
 from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load_newest_good
 from gan_runner.training.ema import EMA
 from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
@@ -161,7 +162,8 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     run_dir = Path(run_dir)
     tcfg = config["trainer"]
     opts = trainer_options(tcfg)
-    device = resolve_device(str(tcfg.get("device", "auto")))
+    ranks = distributed.init()  # torchrun: join the other processes (a no-op alone)
+    device = distributed.rank_device(resolve_device(str(tcfg.get("device", "auto"))), ranks)
     seed = config.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
@@ -193,9 +195,10 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
                                                       model.D.parameters(), opts.max_steps)
     if opts.unroll:
         check_optimizer(opt_d)
-    stream = BatchStream(data.to(device), batch_size, seed)
+    stream = BatchStream(data.to(device), batch_size, seed, ranks.rank, ranks.world_size)  # batch_size is per rank
     ema = EMA(model.G, float(tcfg["ema"])) if tcfg.get("ema") else None
-    trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed)
+    trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed, ranks)
+    distributed.start_ranks([model, *([ema.module] if ema else [])], ranks, seed)
     trainer.eval_names = eval_metric_names(config.get("eval") or {}, data.spec, model)
     ckpt = find_resume_checkpoint(tcfg.get("resume"), run_dir, device)
     if ckpt is not None:
@@ -214,6 +217,8 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = trainer.train()
+    if not trainer.ranks.is_main:
+        return metrics  # rank 0 evaluates and writes metrics.json
     if trainer.eval_names and metrics["status"] == "completed":
         metrics["eval"] = evaluate_final(trainer)
     metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)

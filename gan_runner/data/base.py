@@ -71,18 +71,25 @@ class BatchStream:
 
     Each epoch draws a fresh permutation; `state_dict` captures the permutation, the position
     and the generator, so a resumed run sees exactly the batches an uninterrupted one would.
+
+    Data-parallel runs (torchrun): every rank draws the same permutation (same seed) and takes
+    its own `batch_size` slice of each global batch of `batch_size * world_size`, so ranks see
+    disjoint samples within an epoch (a shard, as DistributedSampler makes) and the state is
+    the same on every rank: rank 0's resumes them all, for any number of ranks.
     """
 
-    def __init__(self, data: InMemoryData, batch_size: int, seed: int) -> None:
-        if batch_size > len(data):
+    def __init__(self, data: InMemoryData, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size * world_size > len(data):
             from gan_runner.errors import ConfigError
 
+            per = f" x {world_size} processes" if world_size > 1 else ""
             raise ConfigError(
-                f"dataset.batch_size={batch_size} is larger than dataset '{data.spec.name}' "
+                f"dataset.batch_size={batch_size}{per} is larger than dataset '{data.spec.name}' "
                 f"({len(data)} samples); lower dataset.batch_size"
             )
         self.data = data
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # per rank
+        self.rank, self.world_size = rank, world_size
         self.gen = torch.Generator().manual_seed(seed)  # CPU generator: same order on any device
         self.perm = torch.randperm(len(data), generator=self.gen)
         self.pos = 0
@@ -90,12 +97,14 @@ class BatchStream:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next batch: normalized x (B, ...) and labels (B,) or None, on the data's device."""
-        if self.pos + self.batch_size > len(self.perm):
+        global_batch = self.batch_size * self.world_size
+        if self.pos + global_batch > len(self.perm):
             self.perm = torch.randperm(len(self.data), generator=self.gen)
             self.pos = 0
             self.epoch += 1
-        idx = self.perm[self.pos : self.pos + self.batch_size].to(self.data.x.device)
-        self.pos += self.batch_size
+        start = self.pos + self.rank * self.batch_size  # this rank's slice of the global batch
+        idx = self.perm[start : start + self.batch_size].to(self.data.x.device)
+        self.pos += global_batch
         x = self.data.normalize(self.data.x.index_select(0, idx))
         y = None if self.data.y is None else self.data.y.index_select(0, idx)
         return x, y

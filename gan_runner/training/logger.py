@@ -116,3 +116,20 @@ class RunLogger:
 def _fmt(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class NullLogger:
+    """What ranks > 0 of a data-parallel run log: nothing (rank 0's RunLogger writes the run dir)."""
+
+    def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
+        """The values, unwritten."""
+        return dict(values)
+
+    def image(self, tag: str, img: torch.Tensor, step: int) -> None:
+        """Nothing."""
+
+    def hparams(self, params: Mapping[str, Any], metric_tags: list[str]) -> None:
+        """Nothing."""
+
+    def close(self) -> None:
+        """Nothing."""

@@ -21,11 +21,13 @@ from gan_runner.errors import UserError
 from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel, Latent
 from gan_runner.stabilizers.unrolled import unrolled_discriminator
-from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic, set_rng_state
+from gan_runner.training import distributed
+from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic
+from gan_runner.training.distributed import Ranks
 from gan_runner.training.ema import EMA
 from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
 from gan_runner.training.guards import StopSignals, all_finite, divergence_reason
-from gan_runner.training.logger import RunLogger, StatsAccumulator
+from gan_runner.training.logger import NullLogger, RunLogger, StatsAccumulator
 
 
 @dataclass
@@ -63,11 +65,12 @@ class Trainer:
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  sched_g: torch.optim.lr_scheduler.LRScheduler, sched_d: torch.optim.lr_scheduler.LRScheduler,
                  ema: EMA | None, opts: TrainerOptions, run_dir: Path, device: torch.device,
-                 config: dict[str, Any], seed: int) -> None:
+                 config: dict[str, Any], seed: int, ranks: Ranks | None = None) -> None:
         self.model, self.loss, self.stream = model, loss, stream
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
         self.config, self.seed = config, seed
+        self.ranks = ranks or Ranks()  # torchrun: this process's rank; rank 0 alone writes the run dir
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
@@ -110,16 +113,24 @@ class Trainer:
         self.sched_g.load_state_dict(ckpt["sched_g"])
         self.sched_d.load_state_dict(ckpt["sched_d"])
         self.stream.load_state_dict(ckpt["stream"])
-        set_rng_state(ckpt["rng"])
+        distributed.restore_rng(ckpt, self.ranks, self.seed)
         self.step = int(ckpt["step"])
         self.elapsed = float(ckpt.get("elapsed", 0.0))
 
     def save(self) -> Path:
-        """Write checkpoints/step_N.pt and point last.pt at it (both atomic; a hard link, not a copy)."""
+        """Write checkpoints/step_N.pt and point last.pt at it (both atomic; a hard link, not a copy).
+
+        Every rank of a data-parallel run calls this (it gathers their RNG states); rank 0 writes.
+        """
         ckpt_dir = self.run_dir / CKPT_DIR
         path = ckpt_dir / f"step_{self.step:07d}.pt"
+        state = self.state_dict()
+        if self.ranks.enabled:  # every rank's noise stream, so that a data-parallel resume is exact
+            state["rng_ranks"] = distributed.gather(rng_state(), self.ranks)
+        if not self.ranks.is_main:
+            return path
         try:
-            save_atomic(self.state_dict(), path)
+            save_atomic(state, path)
         except OSError as e:  # full disk, permissions: the previous checkpoint is untouched
             raise UserError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from None
         tmp = ckpt_dir / f".{LAST}.link"
@@ -129,7 +140,7 @@ class Trainer:
             os.link(path, tmp)
             os.replace(tmp, ckpt_dir / LAST)
         except OSError:  # filesystems without hard links
-            save_atomic(self.state_dict(), ckpt_dir / LAST)
+            save_atomic(state, ckpt_dir / LAST)
         return path
 
     # ------------------------------------------------------------------------------------ loop
@@ -140,6 +151,7 @@ class Trainer:
             loss, s = self.loss.d_objective(self.model, real, y, latent, fake)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_grads(self.d_params, self.ranks)
         if log:
             s["grad_norm/d"] = grad_norm(self.d_params)
         self.opt_d.step()
@@ -155,6 +167,7 @@ class Trainer:
             loss, s = self.loss.g_objective(self.model, latent, fake)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_grads(self.g_params, self.ranks)
         self.model.D.requires_grad_(True)
         if log:
             s["grad_norm/g"] = grad_norm(self.g_params)
@@ -201,7 +214,8 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Run until max_steps G steps, max_time seconds, a stop signal or divergence; returns final figures."""
         o = self.opts
-        logger = RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size, o.quiet)
+        logger = (RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size * self.ranks.world_size, o.quiet)
+                  if self.ranks.is_main else NullLogger())
         logger.hparams(_flatten(self.config), ["loss/d", "loss/g", "D/real", "D/fake", *[f"eval/{n}" for n in self.eval_names]])
         stats = StatsAccumulator()
         self.model.train()
@@ -211,11 +225,9 @@ class Trainer:
         status, stopped_by, reason = "completed", "max_steps", None
         with StopSignals() as signals:
             while self.step < o.max_steps:
-                if signals.received is not None:
-                    status, stopped_by = "interrupted", f"signal {signals.received}"
-                    break
-                if o.max_time is not None and self.elapsed + time.monotonic() - t0 >= o.max_time:
-                    stopped_by = "max_time"
+                stop = self.stop_request(signals.received, t0)
+                if stop is not None:
+                    status, stopped_by = stop
                     break
                 log = (self.step + 1) % o.log_every == 0 or self.step + 1 == o.max_steps
                 self.iteration(stats, log)
@@ -232,6 +244,8 @@ class Trainer:
                         last = logged
                 if problem is None and self.step % o.ckpt_every == 0 and not all_finite([self.model.G, self.model.D]):
                     problem = "non-finite weights"  # never checkpoint a broken model
+                if self.ranks.enabled and (log or self.step % o.ckpt_every == 0):
+                    problem = distributed.first_reason(problem, self.ranks)  # one rank's NaN stops (or rolls back) all
                 if problem is not None:
                     if self.rollback(problem, logger):
                         stats.pop()
@@ -256,16 +270,33 @@ class Trainer:
             "max_steps": o.max_steps,
             "train_time_s": round(self.elapsed + train_s, 3),
             "steps_per_s": round(steps / max(train_s, 1e-9), 3),
-            "images_per_s": round(steps * self.stream.batch_size * (o.n_critic + 1) / max(train_s, 1e-9), 1),
+            "images_per_s": round(steps * self.stream.batch_size * self.ranks.world_size * (o.n_critic + 1) / max(train_s, 1e-9), 1),
             "final": {k: round(v, 6) for k, v in last.items()},
             "rollbacks": self.rollbacks,
             "precision": o.precision,
+            "world_size": self.ranks.world_size,
         }
         if reason:
             metrics["reason"] = reason
-        if signals.received is not None:
-            metrics["signal"] = signals.received
+        if stopped_by.startswith("signal "):
+            metrics["signal"] = int(stopped_by.split()[1])
         return metrics
+
+    def stop_request(self, signal: int | None, t0: float) -> tuple[str, str] | None:
+        """(status, stopped_by) when the loop should stop before the next step (a signal, max_time), else None.
+
+        Data-parallel ranks decide together at log boundaries (one small all-gather per interval):
+        a signal or a clock on one rank stops every rank at the same step, so none waits forever.
+        """
+        o = self.opts
+        stop = None
+        if signal is not None:
+            stop = ("interrupted", f"signal {signal}")
+        elif o.max_time is not None and self.elapsed + time.monotonic() - t0 >= o.max_time:
+            stop = ("completed", "max_time")
+        if self.ranks.enabled:
+            stop = next((s for s in distributed.gather(stop, self.ranks) if s), None) if self.step % o.log_every == 0 else None
+        return stop
 
     def rollback(self, problem: str, logger: RunLogger) -> bool:
         """Policy 'rollback': reload the newest good checkpoint with lower learning rates (bounded times)."""
@@ -285,12 +316,14 @@ class Trainer:
                 group["lr"] = lr * scale
         self.rollbacks.append({"at_step": bad_step, "to_step": self.step, "reason": problem, "lr_scale": scale,
                                "checkpoint": path.name})
-        if not o.quiet:
+        if not o.quiet and self.ranks.is_main:
             print(f"\nwarning: {problem} at step {bad_step}; rolled back to step {self.step} with learning rates x{scale:g}")
         return True
 
     def write_grids(self, logger: RunLogger) -> None:
         """Sample grids from the fixed latents (EMA generator when on) to TensorBoard and samples/."""
+        if not self.ranks.is_main:
+            return
         G = self.ema.module if self.ema is not None else self.model.G
         out_dir = self.run_dir / "samples"
         out_dir.mkdir(exist_ok=True)
