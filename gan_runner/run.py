@@ -23,12 +23,13 @@ from gan_runner.stabilizers import build_stabilizers
 from gan_runner.stabilizers.unrolled import check_optimizer
 from gan_runner.training import distributed
 from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load_newest_good
+from gan_runner.training.compiled import compile_models
 from gan_runner.training.ema import EMA
 from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
 
 TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sample_every", "ckpt_every",
                 "ema", "resume", "grid_size", "quiet", "deterministic", "on_divergence", "max_grad_norm",
-                "max_rollbacks", "rollback_lr_factor", "precision", "channels_last"}
+                "max_rollbacks", "rollback_lr_factor", "precision", "channels_last", "compile"}
 
 
 def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
@@ -82,9 +83,13 @@ def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
     precision = t.get("precision", "fp32")
     if precision not in ("fp32", "bf16", "auto"):
         raise ConfigError(f"trainer.precision must be fp32, bf16 or auto, got {precision!r}")
+    compile_ = t.get("compile", False)
+    if not isinstance(compile_, bool):
+        raise ConfigError(f"trainer.compile must be true or false, got {compile_!r}")
     return TrainerOptions(t["max_steps"], max_time, t["n_critic"], t["log_every"], t["sample_every"],
                           t["ckpt_every"], t["grid_size"], bool(t.get("quiet", False)), policy,
-                          None if max_grad_norm is None else float(max_grad_norm), max_rollbacks, float(factor), precision)
+                          None if max_grad_norm is None else float(max_grad_norm), max_rollbacks, float(factor), precision,
+                          compile=compile_)
 
 
 def named_options(section: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
@@ -207,6 +212,8 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
         except (RuntimeError, KeyError, ValueError) as e:
             raise ConfigError(f"checkpoint {tcfg['resume']} does not fit this config (model or optimizer differ): "
                               f"{str(e).splitlines()[0][:160]}") from None
+    if opts.compile:  # after EMA's copy of G, which stays eager (it only draws grids)
+        compile_models(model, loss, device, opts.unroll, verbose=ranks.is_main and not opts.quiet)
     return trainer
 
 

@@ -47,6 +47,7 @@ class TrainerOptions:
     max_rollbacks: int = 3
     rollback_lr_factor: float = 0.5
     precision: str = "fp32"  # fp32 | bf16 (autocast: bf16 convs/matmuls, fp32 losses and optimizer state)
+    compile: bool = False  # torch.compile G and D (gan_runner/training/compiled.py)
     unroll: int = 0  # stabilize.unroll: G steps against D unrolled this many differentiable updates ahead
 
 
