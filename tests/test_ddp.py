@@ -125,7 +125,7 @@ def spawned(tmp_path_factory):
     """Two gloo ranks on CPU running _worker; their results, and the shared output root."""
     root = tmp_path_factory.mktemp("ddp")
     ctx = mp.start_processes(_worker, args=(_free_port(), str(root)), nprocs=WORLD, join=False, start_method="spawn")
-    deadline = time.monotonic() + 240  # a rank left waiting on a collective would hang: fail instead
+    deadline = time.monotonic() + 600  # a rank left waiting on a collective would hang: fail instead
     while not ctx.join(timeout=5):
         if time.monotonic() > deadline:
             for p in ctx.processes:

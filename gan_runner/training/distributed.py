@@ -13,6 +13,7 @@ import atexit
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -22,6 +23,10 @@ from torch import nn
 
 from gan_runner.errors import ConfigError
 from gan_runner.training.checkpoint import set_rng_state
+
+# How long a rank waits in a collective: rank 0 evaluates (trainer.eval_every) and writes checkpoints
+# while the others wait, which can outlast NCCL's 10-minute default.
+TIMEOUT = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ def init() -> Ranks:
                                   "start at most one process per GPU (torchrun --nproc_per_node)")
             torch.cuda.set_device(ranks.local_rank)  # NCCL's object collectives use the current device
         # Collectives pick the backend by tensor device: gloo for CPU tensors, NCCL for CUDA ones.
-        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo", timeout=TIMEOUT)
         atexit.register(_shutdown)
     return ranks
 

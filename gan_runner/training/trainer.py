@@ -86,7 +86,11 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """A plain dict of tensors and primitives: loadable with torch.load(weights_only=True)."""
+        """A plain dict of tensors and primitives: loadable with torch.load(weights_only=True).
+
+        Under torchrun it gathers every rank's RNG state (rng_ranks), so every rank must call it.
+        """
+        rng_ranks = distributed.gather(rng_state(), self.ranks) if self.ranks.enabled else None
         return {
             "format": FORMAT_VERSION,
             "step": self.step,
@@ -101,6 +105,7 @@ class Trainer:
             "stream": self.stream.state_dict(),
             "rng": rng_state(),
             "config": self.config,
+            **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),  # each rank's noise: exact data-parallel resume
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -126,8 +131,6 @@ class Trainer:
         ckpt_dir = self.run_dir / CKPT_DIR
         path = ckpt_dir / f"step_{self.step:07d}.pt"
         state = self.state_dict()
-        if self.ranks.enabled:  # every rank's noise stream, so that a data-parallel resume is exact
-            state["rng_ranks"] = distributed.gather(rng_state(), self.ranks)
         if not self.ranks.is_main:
             return path
         try:
