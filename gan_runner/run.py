@@ -25,11 +25,15 @@ from gan_runner.training import distributed
 from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load_newest_good
 from gan_runner.training.compiled import compile_models
 from gan_runner.training.ema import EMA
+from gan_runner.training.periodic_eval import PeriodicEval, periodic_options
 from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
 
 TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sample_every", "ckpt_every",
                 "ema", "resume", "grid_size", "quiet", "deterministic", "on_divergence", "max_grad_norm",
-                "max_rollbacks", "rollback_lr_factor", "precision", "channels_last", "compile"}
+                "max_rollbacks", "rollback_lr_factor", "precision", "channels_last", "compile", "eval_every"}
+
+
+EVAL_KEYS = {"metrics", "num", "periodic", "periodic_num", "best"}
 
 
 def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
@@ -128,9 +132,9 @@ def eval_metric_names(ecfg: Mapping[str, Any], spec: Any, model: Any) -> list[st
     """The end-of-training metrics, checked against the run before any training (one clear line if one cannot apply)."""
     from gan_runner.metrics.evaluate import check_metrics, model_kinds, parse_metric_list
 
-    unknown = set(ecfg) - {"metrics", "num"}
+    unknown = set(ecfg) - EVAL_KEYS
     if unknown:
-        raise ConfigError(f"eval has no option '{sorted(unknown)[0]}' (options: metrics, num)")
+        raise ConfigError(f"eval has no option '{sorted(unknown)[0]}' (options: {', '.join(sorted(EVAL_KEYS))})")
     metrics, num = ecfg.get("metrics") or [], ecfg.get("num", 5000)
     if not isinstance(num, int) or isinstance(num, bool) or num < 2:
         raise ConfigError(f"eval.num must be an integer >= 2, got {num!r}")
@@ -141,23 +145,48 @@ def eval_metric_names(ecfg: Mapping[str, Any], spec: Any, model: Any) -> list[st
     return names
 
 
+def periodic_eval(trainer: Trainer, every: Any, ecfg: Mapping[str, Any]) -> PeriodicEval | None:
+    """trainer.eval_every's evaluator (None when off): cheap defaults (fid, or the 2D/Stacked-MNIST mode counts)."""
+    from gan_runner.metrics.evaluate import check_metrics, model_kinds, parse_metric_list, why_not
+
+    spec, kinds = trainer.model.spec, model_kinds(trainer.model)
+
+    def check(names: list[str]) -> list[str]:
+        names = parse_metric_list(",".join(names))
+        check_metrics(names, spec, **kinds)
+        return names
+
+    defaults = next((c for c in (["modes"], ["stacked_modes"], ["fid"])
+                     if all(why_not(n, spec, **kinds) is None for n in c)), [])
+    opts = periodic_options(every, ecfg, defaults, check)
+    if not opts.every:
+        return None
+    return PeriodicEval(opts, lambda step: evaluate_generator(trainer, opts.metrics, opts.num, step))
+
+
+def evaluate_generator(trainer: Trainer, names: list[str], num: int, step: int) -> dict[str, float]:
+    """gan-eval's metrics on the trainer's generator as it is now (EMA weights when on), no reload."""
+    from gan_runner.loading import LoadedRun
+    from gan_runner.metrics.evaluate import evaluate_run
+
+    now = LoadedRun(trainer.model, trainer.ema.module if trainer.ema else None, trainer.config, step)
+    results = evaluate_run(now, trainer.stream.data.to("cpu"), names, num=num, seed=trainer.seed,
+                           device=trainer.device).results
+    return {k: round(float(v), 6) for k, v in results.items()}
+
+
 def evaluate_final(trainer: Trainer) -> dict[str, float]:
     """gan-eval's metrics on the final generator (the trainer's, in memory), also written to TensorBoard as eval/NAME."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from gan_runner.loading import LoadedRun
-    from gan_runner.metrics.evaluate import evaluate_run
-
     # The weights the last checkpoint holds are already here: no reload, no second dataset build.
-    final = LoadedRun(trainer.model, trainer.ema.module if trainer.ema else None, trainer.config, trainer.step)
     num = int((trainer.config.get("eval") or {}).get("num", 5000))
-    results = evaluate_run(final, trainer.stream.data.to("cpu"), trainer.eval_names, num=num, seed=trainer.seed,
-                           device=trainer.device).results
+    results = evaluate_generator(trainer, trainer.eval_names, num, trainer.step)
     writer = SummaryWriter(str(trainer.run_dir / "tb"))
     for name, value in results.items():
         writer.add_scalar(f"eval/{name}", value, trainer.step)
     writer.close()
-    return {k: round(float(v), 6) for k, v in results.items()}
+    return results
 
 
 def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Trainer:
@@ -205,6 +234,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     trainer = Trainer(model, loss, stream, opt_g, opt_d, sched_g, sched_d, ema, opts, run_dir, device, config, seed, ranks)
     distributed.start_ranks([model, *([ema.module] if ema else [])], ranks, seed)
     trainer.eval_names = eval_metric_names(config.get("eval") or {}, data.spec, model)
+    trainer.periodic = periodic_eval(trainer, tcfg.get("eval_every", 0), config.get("eval") or {})
     ckpt = find_resume_checkpoint(tcfg.get("resume"), run_dir, device)
     if ckpt is not None:
         try:

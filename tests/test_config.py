@@ -19,13 +19,14 @@ from gan_runner.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS
 from conftest import CONF, REPO
 
 GROUPS = {"model": MODELS, "loss": LOSSES, "optimizer": OPTIMIZERS, "dataset": DATASETS}
-OPTION_FILES = [(g, p.stem) for g in [*GROUPS, "trainer", "experiment"] for p in sorted((CONF / g).glob("*.yaml"))]
+OPTION_FILES = [(g, p.stem) for g in [*GROUPS, "trainer", "experiment", "ablation"] for p in sorted((CONF / g).glob("*.yaml"))]
+ABLATION_SWEEPS = sorted(p.stem for p in (CONF / "experiment").glob("ablation_*.yaml"))
 
 
 @pytest.mark.parametrize("group,option", OPTION_FILES, ids=[f"{g}={o}" for g, o in OPTION_FILES])
 def test_every_yaml_composes(compose_cfg, group, option):
     cfg = compose_cfg(f"{group}={option}")
-    if group == "experiment":
+    if group == "experiment" and not option.startswith("ablation_"):
         assert cfg.dataset.name == option and cfg.trainer.ema == 0
     if group in GROUPS:
         assert cfg[group].name == option  # file name == registry name: one module + one YAML
@@ -124,3 +125,17 @@ def test_config_ships_inside_the_wheel(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["dcgan", "rmsprop"]
+
+
+@pytest.mark.parametrize("experiment", ABLATION_SWEEPS)
+def test_ablation_sweeps_name_existing_switches_that_build(compose_cfg, tmp_path, experiment):
+    """Every ablation a sweep lists composes with it and builds (2D ones fully: cheap)."""
+    from gan_runner.run import build_trainer
+
+    params = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    names = params["ablation"].split(",")
+    assert names[0] == "none" and set(names) <= {p.stem for p in (CONF / "ablation").glob("*.yaml")}
+    for name in names:
+        cfg = compose_cfg(f"experiment={experiment}", f"ablation={name}", "trainer.device=cpu")
+        if cfg.dataset.name in ("ring8", "grid25"):
+            build_trainer(cfg, tmp_path / name)

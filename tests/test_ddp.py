@@ -105,6 +105,8 @@ def _worker(rank: int, port: int, out: str) -> None:
     run(cfg("trainer.max_steps=10"), root / "resumed")
     run(cfg(f"trainer.resume={root / 'resumed'}"), root / "resumed")
 
+    run(cfg("trainer.max_steps=4", "trainer.eval_every=2", "eval.periodic_num=100"), root / "evald")
+
     d_objective, calls = AdversarialLoss.d_objective, [0]
 
     def nan_on_rank_1(self, *args, **kwargs):  # a NaN statistic on one rank only, gradients untouched
@@ -173,6 +175,15 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(spawned):
         assert m["status"] == "diverged" and m["step"] == 4, m
         assert m["reason"] == "step 4: rank 1: loss/d is nan (non-finite)"
     assert json.loads((root / "nan" / "metrics.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.slow  # the spawned ranks take ~25 s on 2 busy cores
+def test_evaluation_during_training_runs_on_rank_0_and_every_rank_joins_best_pt(spawned):
+    root, _ = spawned
+    pe = json.loads((root / "evald" / "metrics.json").read_text())["periodic_eval"]
+    assert [h["step"] for h in pe["history"]] == [2, 4] and pe["metrics"] == ["fid"]
+    best = torch.load(root / "evald" / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] == pe["best"]["step"] and len(best["rng_ranks"]) == 2
 
 
 def test_torchrun_cli_agrees_on_one_run_dir(tmp_path):

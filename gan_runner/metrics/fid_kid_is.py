@@ -17,6 +17,10 @@ from torch import nn
 from gan_runner.metrics.context import EvalContext
 from gan_runner.metrics.registry import METRICS
 
+#: torchmetrics all-gathers metric states across torch.distributed ranks on compute(); our evaluations run on
+#: one rank (rank 0 during data-parallel training) with all the features local, so a sync would deadlock.
+LOCAL = {"sync_on_compute": False}
+
 
 class PrecomputedFeatures(nn.Module):
     """Identity 'feature extractor' for torchmetrics: its inputs already are (N, D) features."""
@@ -33,7 +37,7 @@ def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between feature sets (N, D) and (M, D), by torchmetrics' FrechetInceptionDistance (float64)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    m = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]))
+    m = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), **LOCAL)
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     return float(m.compute())
@@ -47,7 +51,7 @@ def kid_from_features(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 
     size = min(subset_size, len(real), len(fake))  # small sets (tests, digits) use all they have per subset
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*save all extracted features.*")  # 10k x 128 floats: fine
-        m = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=size)
+        m = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=size, **LOCAL)
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     with torch.random.fork_rng(devices=[]):  # torchmetrics draws subsets from the global RNG: seed it, locally
@@ -62,7 +66,7 @@ def inception_score_from_logits(logits: torch.Tensor, *, splits: int = 10, seed:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*save all extracted features.*")
-        m = InceptionScore(feature=PrecomputedFeatures(logits.shape[1]), splits=splits)
+        m = InceptionScore(feature=PrecomputedFeatures(logits.shape[1]), splits=splits, **LOCAL)
     m.update(logits.double())
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # it shuffles before splitting
         torch.manual_seed(seed)

@@ -18,6 +18,7 @@ from gan_runner.errors import UserError
 FORMAT_VERSION = 1
 CKPT_DIR = "checkpoints"
 LAST = "last.pt"
+BEST = "best.pt"  # trainer.eval_every: the best generator so far by eval.best (never a resume candidate)
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:

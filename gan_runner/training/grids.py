@@ -20,6 +20,7 @@ def sampling_mode(G: nn.Module) -> Iterator[None]:
     """
     bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
+    counts = [None if m.num_batches_tracked is None else m.num_batches_tracked.clone() for m in bns]
     was_training = G.training
     for m in bns:
         m.momentum = 0.0
@@ -28,8 +29,10 @@ def sampling_mode(G: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             yield
     finally:
-        for m, mom in zip(bns, saved):
+        for m, mom, n in zip(bns, saved, counts):
             m.momentum = mom
+            if n is not None:  # the batch counter too: a checkpoint is the same with or without pictures
+                m.num_batches_tracked.copy_(n)
         G.train(was_training)
 
 

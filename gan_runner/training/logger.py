@@ -98,6 +98,16 @@ class RunLogger:
         """Write a uint8 (C, H, W) picture."""
         self.writer.add_image(tag, img, step)
 
+    def evaluation(self, step: int, results: Mapping[str, float], seconds: float) -> None:
+        """Write eval/NAME scalars from trainer.eval_every; the time it took is left out of the throughput figures."""
+        for k, v in results.items():
+            self.writer.add_scalar(f"eval/{k}", v, step)
+        self.t_last += seconds
+        self.t0 += seconds
+        if not self.quiet:
+            text = " ".join(f"{k}={v:.4g}" for k, v in results.items())
+            print(f"{chring(self.tty)}eval at step {step} ({seconds:.1f} s): {text}", flush=True)
+
     def hparams(self, params: Mapping[str, Any], metric_tags: list[str]) -> None:
         """Register the run's hyperparameters with the HParams tab; metrics are the listed scalar tags."""
         flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
@@ -113,6 +123,11 @@ class RunLogger:
         self.writer.close()
 
 
+def chring(tty: bool) -> str:
+    """Prefix that ends an in-place progress line before printing a full line."""
+    return "\n" if tty else ""
+
+
 def _fmt(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
@@ -126,6 +141,9 @@ class NullLogger:
         return dict(values)
 
     def image(self, tag: str, img: torch.Tensor, step: int) -> None:
+        """Nothing."""
+
+    def evaluation(self, step: int, results: Mapping[str, float], seconds: float) -> None:
         """Nothing."""
 
     def hparams(self, params: Mapping[str, Any], metric_tags: list[str]) -> None:

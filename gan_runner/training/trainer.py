@@ -22,12 +22,13 @@ from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel, Latent
 from gan_runner.stabilizers.unrolled import unrolled_discriminator
 from gan_runner.training import distributed
-from gan_runner.training.checkpoint import CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic
+from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic
 from gan_runner.training.distributed import Ranks
 from gan_runner.training.ema import EMA
 from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
 from gan_runner.training.guards import StopSignals, all_finite, divergence_reason
 from gan_runner.training.logger import NullLogger, RunLogger, StatsAccumulator
+from gan_runner.training.periodic_eval import PeriodicEval
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
         self.bf16 = opts.precision == "bf16"
+        self.periodic: PeriodicEval | None = None  # trainer.eval_every (set by build_trainer)
         self.eval_names: list[str] = []  # end-of-training metrics (set by build_trainer); listed in the HParams tab
         self.g_params = list(model.G.parameters())
         self.d_params = list(model.D.parameters())
@@ -106,6 +108,7 @@ class Trainer:
             "rng": rng_state(),
             "config": self.config,
             **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),  # each rank's noise: exact data-parallel resume
+            "periodic_eval": self.periodic.state_dict() if self.periodic else None,
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -121,6 +124,8 @@ class Trainer:
         self.stream.load_state_dict(ckpt["stream"])
         distributed.restore_rng(ckpt, self.ranks, self.seed)
         self.step = int(ckpt["step"])
+        if self.periodic is not None and ckpt.get("periodic_eval"):
+            self.periodic.load_state_dict(ckpt["periodic_eval"])
         self.elapsed = float(ckpt.get("elapsed", 0.0))
 
     def save(self) -> Path:
@@ -225,6 +230,7 @@ class Trainer:
         self.model.train()
         self._t0 = t0 = time.monotonic()
         start_step = self.step
+        eval_s0 = self.periodic.seconds if self.periodic else 0.0
         last: dict[str, float] = {}
         status, stopped_by, reason = "completed", "max_steps", None
         with StopSignals() as signals:
@@ -258,9 +264,12 @@ class Trainer:
                     break
                 if self.step % o.sample_every == 0:
                     self.write_grids(logger)
+                if self.periodic is not None and self.periodic.due(self.step):
+                    self.evaluate_now(logger)
                 if self.step % o.ckpt_every == 0:
                     self.save()
         train_s = time.monotonic() - t0
+        busy_s = train_s - ((self.periodic.seconds if self.periodic else 0.0) - eval_s0)  # throughput without evaluations
         if status != "diverged":
             if self.step % o.sample_every:
                 self.write_grids(logger)
@@ -273,11 +282,12 @@ class Trainer:
             "step": self.step,
             "max_steps": o.max_steps,
             "train_time_s": round(self.elapsed + train_s, 3),
-            "steps_per_s": round(steps / max(train_s, 1e-9), 3),
-            "images_per_s": round(steps * self.stream.batch_size * self.ranks.world_size * (o.n_critic + 1) / max(train_s, 1e-9), 1),
+            "steps_per_s": round(steps / max(busy_s, 1e-9), 3),
+            "images_per_s": round(steps * self.stream.batch_size * self.ranks.world_size * (o.n_critic + 1) / max(busy_s, 1e-9), 1),
             "final": {k: round(v, 6) for k, v in last.items()},
             "rollbacks": self.rollbacks,
             "precision": o.precision,
+            **({"periodic_eval": self.periodic.summary()} if self.periodic else {}),
             "world_size": self.ranks.world_size,
         }
         if reason:
@@ -285,6 +295,22 @@ class Trainer:
         if stopped_by.startswith("signal "):
             metrics["signal"] = int(stopped_by.split()[1])
         return metrics
+
+    def evaluate_now(self, logger: RunLogger) -> None:
+        """trainer.eval_every: metrics to TensorBoard; the best generator so far to checkpoints/best.pt."""
+        assert self.periodic is not None
+        t0 = time.perf_counter()
+        results, is_best = self.periodic(self.step, self.device) if self.ranks.is_main else ({}, False)
+        if self.ranks.enabled:  # rank 0 evaluated; every rank joins state_dict's RNG gather when best.pt is due
+            is_best = any(distributed.gather(is_best, self.ranks))
+        if is_best:
+            state = self.state_dict()
+            try:
+                if self.ranks.is_main:
+                    save_atomic(state, self.run_dir / CKPT_DIR / BEST)
+            except OSError as e:
+                raise UserError(f"could not write {BEST}: {e.strerror or e}; the previous one is intact") from None
+        logger.evaluation(self.step, results, time.perf_counter() - t0)
 
     def stop_request(self, signal: int | None, t0: float) -> tuple[str, str] | None:
         """(status, stopped_by) when the loop should stop before the next step (a signal, max_time), else None.

@@ -1,0 +1,88 @@
+"""trainer.eval_every: metrics during training, best.pt, and no effect on the training trajectory."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gan_runner.errors import UserError
+from gan_runner.run import run
+from gan_runner.training.periodic_eval import better
+
+RING = ["experiment=ring8", "model.width=32", "model.d_width=32", "model.z_dim=8", "trainer.max_steps=8",
+        "trainer.log_every=2", "trainer.sample_every=4", "trainer.ckpt_every=4", "trainer.quiet=true",
+        "trainer.device=cpu", "trainer.ema=0.9", "dataset.batch_size=64"]
+EVAL = ["trainer.eval_every=2", "eval.periodic_num=300"]
+
+
+def _weights(run_dir):
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    return {f"{k}.{n}": t for k in ("G", "D", "G_ema") for n, t in ckpt[k].items()}, ckpt
+
+
+def test_evaluation_during_training_does_not_change_the_trajectory(tmp_path, compose_cfg, one_thread):
+    run(compose_cfg(*RING), tmp_path / "plain")
+    run(compose_cfg(*RING, *EVAL), tmp_path / "eval")
+    plain, a = _weights(tmp_path / "plain")
+    evald, b = _weights(tmp_path / "eval")
+    assert plain.keys() == evald.keys()
+    for k in plain:  # bitwise: evaluation draws from a forked RNG and leaves G in train mode
+        torch.testing.assert_close(evald[k], plain[k], rtol=0, atol=0, msg=k)
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_best_checkpoint_history_and_tensorboard(tmp_path, compose_cfg, one_thread):
+    metrics = run(compose_cfg(*RING, *EVAL), tmp_path)
+    pe = metrics["periodic_eval"]
+    assert [h["step"] for h in pe["history"]] == [2, 4, 6, 8]
+    assert pe["metrics"] == ["modes"] and pe["best"]["metric"] == "modes"
+    values = [h["modes"] for h in pe["history"]]
+    best_step = pe["history"][values.index(max(values))]["step"]  # more modes is better; the first of equals
+    assert pe["best"]["step"] == best_step and pe["best"]["value"] == max(values)
+    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] == best_step
+    assert json.loads((tmp_path / "metrics.json").read_text())["periodic_eval"]["best"]["step"] == best_step
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("eval/modes")] == [2, 4, 6, 8]
+    assert "eval/hq_percent" in events.Tags()["scalars"]
+
+
+def test_resumed_run_keeps_its_evaluation_history(tmp_path, compose_cfg, one_thread):
+    run(compose_cfg(*RING, *EVAL, "trainer.max_steps=4"), tmp_path)
+    metrics = run(compose_cfg(*RING, *EVAL, "trainer.resume=auto"), tmp_path)
+    assert [h["step"] for h in metrics["periodic_eval"]["history"]] == [2, 4, 6, 8]
+
+
+def test_best_by_a_lower_is_better_value(tmp_path, compose_cfg, one_thread):
+    metrics = run(compose_cfg(*RING, *EVAL, "eval.best=reverse_kl"), tmp_path)
+    pe = metrics["periodic_eval"]
+    finite = [h for h in pe["history"] if h["reverse_kl"] == h["reverse_kl"]]
+    if finite:
+        assert pe["best"]["value"] == min(h["reverse_kl"] for h in finite)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["trainer.eval_every=-1"], "trainer.eval_every must be an integer >= 0"),
+    (["trainer.eval_every=2", "eval.periodic=[parzen]"], "metric 'parzen' needs images"),
+    (["trainer.eval_every=2", "eval.periodic_num=1"], "eval.periodic_num must be an integer >= 2"),
+    (["+eval.every=2"], "eval has no option 'every'"),
+])
+def test_bad_periodic_options_fail_before_training(tmp_path, compose_cfg, overrides, message):
+    with pytest.raises(UserError) as info:
+        run(compose_cfg(*RING, *overrides), tmp_path / "run")
+    assert message in str(info.value) and not (tmp_path / "run").exists()
+
+
+def test_unknown_best_value_is_one_line_before_training(tmp_path, compose_cfg):
+    with pytest.raises(UserError, match="eval.best=fid_typo is not among the reported values"):
+        run(compose_cfg(*RING, *EVAL, "eval.best=fid_typo"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_better_knows_each_direction():
+    assert better("fid", 10.0, 12.0) and not better("fid", 12.0, 10.0)
+    assert better("modes", 8.0, 7.0) and not better("modes", 7.0, 8.0)
+    assert better("fid", 5.0, None) and not better("fid", float("nan"), 3.0)
