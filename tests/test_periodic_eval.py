@@ -33,6 +33,15 @@ def test_evaluation_during_training_does_not_change_the_trajectory(tmp_path, com
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 
+def test_asking_for_a_final_evaluation_does_not_change_the_trajectory(tmp_path, compose_cfg, one_thread):
+    run(compose_cfg(*RING), tmp_path / "plain")
+    run(compose_cfg(*RING, "eval.metrics=[modes]", "eval.num=200"), tmp_path / "eval")
+    plain, _ = _weights(tmp_path / "plain")
+    evald, _ = _weights(tmp_path / "eval")
+    for k in plain:
+        torch.testing.assert_close(evald[k], plain[k], rtol=0, atol=0, msg=k)
+
+
 def test_best_checkpoint_history_and_tensorboard(tmp_path, compose_cfg, one_thread):
     metrics = run(compose_cfg(*RING, *EVAL), tmp_path)
     pe = metrics["periodic_eval"]

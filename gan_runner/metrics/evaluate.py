@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gan_runner.data.base import DataSpec
 from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import ConfigError, UserError
@@ -86,7 +88,7 @@ def run_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], d
 
 def model_kinds(model: Any, inception: bool = False) -> dict[str, bool]:
     """What a model's latents carry (class labels, InfoGAN codes): which metrics can apply."""
-    probe = model.sample_latent(2, "cpu")
+    probe = model.sample_latent(2, "cpu", torch.Generator())  # own generator: asking must not move the training RNG
     return {"conditional": probe.y is not None, "infogan": probe.c_cat is not None, "inception": inception}
 
 
