@@ -5,7 +5,10 @@ model.z_dim=100 dataset.image_size=32 dataset.batch_size=64`). Each round times 
 iterations of each loop; the table reports medians over `--rounds`, the FLOPs of one iteration
 (torch.utils.flop_counter) and the achieved GFLOP/s against this machine's measured fp32 matmul peak.
 
-    python bench/throughput.py [--rounds 5 --steps 30 --workers 2 --device cpu]
+    python bench/throughput.py [--rounds 5 --steps 30 --workers 2 --device cpu] [--compile]
+
+--compile adds trainer.compile=true twins of the gan-run variants (warmed up, so the compile time
+itself is not in the rates; it is printed separately).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ VARIANTS = [  # gan-run option sets compared with the plain loop
     ("gan-run fp32 + channels_last", ["trainer.precision=fp32", "trainer.channels_last=true"]),
     ("gan-run defaults (precision=auto, channels_last)", []),
 ]
+COMPILED = " + compile"
 
 
 def matmul_peak_gflops(device: str, n: int = 2048, reps: int = 10) -> float:
@@ -84,19 +88,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2, help="plain loop DataLoader workers (the example's default: 2)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="also time each gan-run variant with trainer.compile=true")
     parser.add_argument("overrides", nargs="*", help="extra gan-run overrides for every variant, e.g. trainer.ema=0")
     args = parser.parse_args()
     torch.manual_seed(0)
 
     plain = PlainDCGAN(workers=args.workers, device=args.device)
-    variants = {name: gan_run_loop([*extra, *args.overrides], args.device)[1] for name, extra in VARIANTS}
+    chosen = VARIANTS + ([(name + COMPILED, [*extra, "trainer.compile=true"]) for name, extra in VARIANTS] if args.compile else [])
+    variants = {name: gan_run_loop([*extra, *args.overrides], args.device)[1] for name, extra in chosen}
     plain.train(3)
-    for steps in variants.values():
-        steps(3)  # warm-up
+    for name, steps in variants.items():
+        t0 = time.perf_counter()
+        steps(3)  # warm-up (compiles the compiled variants)
+        if name.endswith(COMPILED):
+            print(f"{name}: first 3 iterations (compilation) {time.perf_counter() - t0:.1f} s")
     real = plain.batch()
     noise = torch.randn(real.size(0), 100, 1, 1, device=args.device)
     flops = {"plain PyTorch DCGAN": flops_of(lambda: plain.step(real, noise))}
-    flops.update({name: flops_of(lambda s=steps: s(1)) for name, steps in variants.items()})
+    flops.update({name: flops_of(lambda s=steps: s(1)) for name, steps in variants.items() if not name.endswith(COMPILED)})
+    flops.update({name: flops[name.removesuffix(COMPILED)] for name in variants if name.endswith(COMPILED)})  # the same math
 
     rates: dict[str, list[float]] = {name: [] for name in flops}
     for _ in range(args.rounds):  # alternate so every loop sees the same machine state
