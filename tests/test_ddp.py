@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -118,6 +119,16 @@ def _worker(rank: int, port: int, out: str) -> None:
 
     AdversarialLoss.d_objective = nan_on_rank_1
     result["nan"] = run(cfg(), root / "nan")
+
+    def sigterm_on_rank_1(self, *args, **kwargs):  # a SIGTERM that reaches one rank only
+        calls[0] += 1
+        if rank == 1 and calls[0] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return d_objective(self, *args, **kwargs)
+
+    calls[0] = 0
+    AdversarialLoss.d_objective = sigterm_on_rank_1
+    result["sigterm"] = run(cfg(), root / "sigterm")
     AdversarialLoss.d_objective = d_objective
     torch.save(result, root / f"rank{rank}.pt")
 
@@ -184,6 +195,14 @@ def test_evaluation_during_training_runs_on_rank_0_and_every_rank_joins_best_pt(
     assert [h["step"] for h in pe["history"]] == [2, 4] and pe["metrics"] == ["fid"]
     best = torch.load(root / "evald" / "checkpoints" / "best.pt", weights_only=True)
     assert best["step"] == pe["best"]["step"] and len(best["rng_ranks"]) == 2
+
+
+@pytest.mark.slow  # the spawned ranks take ~25 s on 2 busy cores
+def test_sigterm_on_one_rank_stops_every_rank_at_the_next_log_step_with_a_checkpoint(spawned):
+    root, (r0, r1) = spawned
+    for m in (r0["sigterm"], r1["sigterm"]):  # received during step 3; agreed at the log boundary after step 4
+        assert m["status"] == "interrupted" and m["signal"] == signal.SIGTERM and m["step"] == 4, m
+    assert torch.load(root / "sigterm" / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
 
 
 def test_torchrun_cli_agrees_on_one_run_dir(tmp_path):
