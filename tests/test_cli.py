@@ -48,10 +48,10 @@ def test_cfg_job_prints_composed_config(tmp_path):
 
 
 BAD_INPUT = [
-    (["model=foo"], "unknown model 'foo' (choices: acgan, cgan, dcgan, gan, infogan)"),
+    (["model=foo"], "unknown model 'foo' (choices: acgan, cgan, dcgan, gan, infogan, sngan)"),
     (["loss=wgan", "optimizer=nope"], "unknown optimizer 'nope'"),
     (["model.widht=3"], "did you mean 'model.width'"),
-    (["+model.widht=3"], "model 'dcgan' has no option 'widht' (options: d_norm, d_width, width, z_dim)"),
+    (["+model.widht=3"], "model 'dcgan' has no option 'widht' (options: d_norm, d_width, mbstd, pack, spectral_norm, width, z_dim)"),
     (["model=cgan", "dataset=ring8"], "needs class labels but dataset 'ring8' has none"),
     (["model=dcgan", "dataset=ring8"], "use model=gan for 2D data"),
     (["dataset.image_size=28"], "4*2^k"),

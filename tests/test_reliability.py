@@ -139,7 +139,8 @@ def test_divergence_stops_with_a_reason_and_keeps_good_checkpoints(tmp_path):
 class _NaNOnce(NonSaturating):
     """A loss that returns NaN once, at its Nth D objective: a stand-in for a sudden blow-up."""
 
-    def __init__(self, *, at: int = 7) -> None:
+    def __init__(self, *, at: int = 7, label_smoothing: float = 0.0) -> None:
+        super().__init__(label_smoothing=label_smoothing)
         self.at, self.calls = at, 0
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
