@@ -46,6 +46,8 @@ def test_best_checkpoint_history_and_tensorboard(tmp_path, compose_cfg, one_thre
     metrics = run(compose_cfg(*RING, *EVAL), tmp_path)
     pe = metrics["periodic_eval"]
     assert [h["step"] for h in pe["history"]] == [2, 4, 6, 8]
+    times = [h["time_s"] for h in pe["history"]]
+    assert times == sorted(times) and times[-1] <= metrics["train_time_s"]
     assert pe["metrics"] == ["modes"] and pe["best"]["metric"] == "modes"
     values = [h["modes"] for h in pe["history"]]
     best_step = pe["history"][values.index(max(values))]["step"]  # more modes is better; the first of equals

@@ -81,14 +81,17 @@ class PeriodicEval:
         """Whether this step is an evaluation step."""
         return self.opts.every > 0 and step % self.opts.every == 0
 
-    def __call__(self, step: int, device: torch.device) -> tuple[dict[str, float], bool]:
-        """Evaluate now; returns (results, whether they are the best so far by opts.best)."""
+    def __call__(self, step: int, device: torch.device, time_s: float | None = None) -> tuple[dict[str, float], bool]:
+        """Evaluate now (`time_s`: the run's training seconds so far, for curves against wall time).
+
+        Returns (results, whether they are the best so far by opts.best).
+        """
         t0 = time.perf_counter()
         devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # the training RNG continues as if nothing ran
             results = self.evaluate(step)
         self.seconds += time.perf_counter() - t0
-        self.history.append({"step": step, **results})
+        self.history.append({"step": step, **({} if time_s is None else {"time_s": round(time_s, 1)}), **results})
         is_best = False
         if self.opts.best is not None:
             if self.opts.best not in results:
