@@ -4,7 +4,8 @@
 
 Without --metrics every metric that fits the run is computed (images: fid, kid, is, pr, dc, parzen,
 plus class_acc for CGAN/ACGAN and purity for InfoGAN; ring8/grid25: modes, fid, kid, pr, dc on
-the 2D coordinates). Features come from a classifier trained on the run's dataset and cached
+the 2D coordinates; stacked_mnist: stacked_modes, fid, kid, is, pr, dc, where the PacGAN protocol
+counts modes on --num 26000). Features come from a classifier trained on the run's dataset and cached
 (--cache-dir, $GAN_RUNNER_CACHE), or from InceptionV3 with --inception WEIGHTS.
 """
 from __future__ import annotations
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     """gan-eval's arguments."""
     p = argparse.ArgumentParser(prog="gan-eval", description=__doc__.split("\n\n")[0])
     add_common_args(p)
-    p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,parzen,modes,class_acc,purity (default: all that fit)")
+    p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,parzen,modes,stacked_modes,class_acc,purity (default: all that fit)")
     p.add_argument("--num", type=int, default=10_000, help="generated samples (default 10000)")
     p.add_argument("--num-real", type=int, help="real samples for fid/kid/is/pr/dc (default: --num, at most the dataset)")
     p.add_argument("--cache-dir", help="feature-net cache (default $GAN_RUNNER_CACHE/features or ~/.cache/gan_runner/features)")
