@@ -138,7 +138,7 @@ def test_class_builder_init_hints_are_checked(reg: Registry) -> None:
 def test_loss_class_builders_are_checked() -> None:
     with pytest.raises(ConfigError, match=r"loss 'wgan' option 'clip' must be float, got 'x'"):
         LOSSES.build("wgan", options={"clip": "x"})
-    with pytest.raises(ConfigError, match=r"loss 'ns' has no option 'clip' \(options: none\)"):
+    with pytest.raises(ConfigError, match=r"loss 'ns' has no option 'clip' \(options: label_smoothing\)"):
         LOSSES.build("ns", options={"clip": 0.1})
     assert LOSSES.build("wgan", options={"clip": 1}).clip == 1  # int accepted for float
 
