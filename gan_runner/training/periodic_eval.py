@@ -19,7 +19,7 @@ from gan_runner.errors import ConfigError
 REPORTS = {"fid": ["fid"], "kid": ["kid", "kid_std"], "is": ["is", "is_std", "is_real"], "pr": ["precision", "recall"],
            "dc": ["density", "coverage"], "parzen": ["parzen_ll", "parzen_se", "parzen_sigma"],
            "modes": ["modes", "modes_total", "hq_percent", "reverse_kl"], "class_acc": ["class_accuracy"],
-           "purity": ["purity"], "stacked_modes": ["stacked_modes", "stacked_kl"]}
+           "purity": ["purity"], "stacked_modes": ["stacked_modes", "stacked_kl", "stacked_digit_acc"]}
 HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "modes", "hq_percent", "class_accuracy",
                     "purity", "stacked_modes", "parzen_ll"}
 
@@ -91,7 +91,7 @@ class PeriodicEval:
         with torch.random.fork_rng(devices=devices):  # the training RNG continues as if nothing ran
             results = self.evaluate(step)
         self.seconds += time.perf_counter() - t0
-        self.history.append({"step": step, **({} if time_s is None else {"time_s": round(time_s, 1)}), **results})
+        self.history.append({"step": step, **({} if time_s is None else {"time_s": round(time_s, 3)}), **results})
         is_best = False
         if self.opts.best is not None:
             if self.opts.best not in results:
