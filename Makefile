@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 run: install  ## train the default job (DCGAN on 5,000 real MNIST digits, ~2 min on 2 CPU cores)
 	$(VENV)/bin/gan-run $(ARGS)
 
-test: install  ## run the whole test suite (~6 min on 2 CPU cores)
+test: install  ## run the whole test suite (~10 min on 2 idle CPU cores)
 	$(PY) -m pytest -q
 
 test-fast: install  ## the test suite without the slow end-to-end tests
