@@ -287,6 +287,17 @@ def test_cgan_grid_puts_class_k_in_row_k() -> None:
     torch.testing.assert_close(z, z[:1].expand_as(z))  # same z per column: rows differ only by class
 
 
+@pytest.mark.parametrize("name", ["cgan", "acgan"])
+def test_class_grid_stays_small_with_many_classes(name: str) -> None:
+    # Stacked MNIST has 1,000 classes: a row per class would be a 1,000-image picture every grid_every.
+    model = build(name, DataSpec("stacked", (3, 8, 8), 1000, True))
+    latent, cols = model.grid_latents(64, "cpu", torch.Generator().manual_seed(0))["per_class"]
+    assert cols == 8 and latent.z.shape[0] == 64 and latent.y is not None
+    rows = latent.y.view(8, cols)
+    assert torch.equal(rows[:, 0], torch.tensor([0, 143, 285, 428, 571, 714, 856, 999]))
+    assert torch.equal(rows, rows[:, :1].expand_as(rows))  # still one class per row
+
+
 def test_cgan_sample_latent_labels_in_range() -> None:
     latent = build("cgan").sample_latent(500, "cpu", torch.Generator().manual_seed(0))
     assert latent.y is not None and latent.y.shape == (500,)

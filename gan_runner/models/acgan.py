@@ -77,10 +77,9 @@ class ACGAN(GANModel):
         return self.aux_weight * ce, {"aux/class_ce_fake": ce.detach(), "aux/class_acc_fake": acc}
 
     def grid_latents(self, n: int, device: torch.device | str, gen: torch.Generator) -> dict[str, tuple[Latent, int]]:
-        k = self.num_classes
-        cols = max(1, n // k)
-        z = torch.randn(cols, self.z_dim, device=device, generator=gen).repeat(k, 1)
-        return {"per_class": (Latent(z, class_rows(k, cols, device)), cols)}
+        y, rows, cols = class_rows(self.num_classes, n, device)
+        z = torch.randn(cols, self.z_dim, device=device, generator=gen).repeat(rows, 1)
+        return {"per_class": (Latent(z, y), cols)}
 
 
 @MODELS.register("acgan")

@@ -6,6 +6,7 @@ mutual-information term), and which latents make an informative picture grid.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -104,9 +105,19 @@ def uniform_labels(n: int, k: int, device: torch.device | str, gen: torch.Genera
     return torch.randint(0, k, (n,), device=device, generator=gen)
 
 
-def class_rows(k: int, cols: int, device: torch.device | str) -> torch.Tensor:
-    """Labels for a grid with one row per class: (k * cols,) = [0]*cols + [1]*cols + ..."""
-    return torch.arange(k, device=device).repeat_interleave(cols)
+def class_rows(k: int, n: int, device: torch.device | str) -> tuple[torch.Tensor, int, int]:
+    """Labels for a grid of about n images with one row per class -> (labels, rows, cols).
+
+    With k <= n every class gets a row of n // k columns: [0]*cols + [1]*cols + ... With more classes
+    than images (Stacked MNIST's 1,000) the grid shows sqrt(n) classes spread evenly over 0..k-1,
+    sqrt(n) columns each, so a picture stays about n images whatever k is.
+    """
+    if k <= n:
+        classes, cols = torch.arange(k, device=device), max(1, n // k)
+    else:
+        side = max(1, math.isqrt(n))
+        classes, cols = torch.linspace(0, k - 1, side, device=device).round().long(), side
+    return classes.repeat_interleave(cols), len(classes), cols
 
 
 def pack_samples(x: torch.Tensor, m: int) -> torch.Tensor:
