@@ -165,14 +165,20 @@ def periodic_eval(trainer: Trainer, every: Any, ecfg: Mapping[str, Any]) -> Peri
 
 
 def evaluate_generator(trainer: Trainer, names: list[str], num: int, step: int) -> dict[str, float]:
-    """gan-eval's metrics on the trainer's generator as it is now (EMA weights when on), no reload."""
+    """gan-eval's metrics on the trainer's generator as it is now (EMA weights when on), no reload.
+
+    The real side (its subset, features, the feature network) depends only on the data, seed and num, so
+    it is computed at a run's first evaluation with that num and reused by the later ones.
+    """
     from gan_runner.loading import LoadedRun
     from gan_runner.metrics.evaluate import evaluate_run
 
     now = LoadedRun(trainer.model, trainer.ema.module if trainer.ema else None, trainer.config, step)
-    results = evaluate_run(now, trainer.stream.data.to("cpu"), names, num=num, seed=trainer.seed,
-                           device=trainer.device).results
-    return {k: round(float(v), 6) for k, v in results.items()}
+    reuse = trainer.eval_reuse.setdefault(num, {})
+    ev = evaluate_run(now, trainer.stream.data.to("cpu"), names, num=num, seed=trainer.seed,
+                      device=trainer.device, reuse=reuse)
+    reuse.update(ev.ctx.reusable())
+    return {k: round(float(v), 6) for k, v in ev.results.items()}
 
 
 def evaluate_final(trainer: Trainer) -> dict[str, float]:

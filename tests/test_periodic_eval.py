@@ -97,3 +97,29 @@ def test_better_knows_each_direction():
     assert better("fid", 10.0, 12.0) and not better("fid", 12.0, 10.0)
     assert better("modes", 8.0, 7.0) and not better("modes", 7.0, 8.0)
     assert better("fid", 5.0, None) and not better("fid", float("nan"), 3.0)
+
+
+def test_periodic_fid_embeds_the_real_side_once_and_scores_as_a_fresh_evaluation(tmp_path, compose_cfg, one_thread,
+                                                                                monkeypatch):
+    from gan_runner.metrics.features import FeatureSpace
+
+    from conftest import tiny
+
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache"))
+    labels: list[str] = []
+    embed = FeatureSpace.embed
+
+    def counting(self, x, progress=None, label="features"):
+        labels.append(label)
+        return embed(self, x, progress, label) if progress else embed(self, x, label=label)
+
+    monkeypatch.setattr(FeatureSpace, "embed", counting)
+    metrics = run(compose_cfg(*tiny("dcgan"), "trainer.max_steps=6", "trainer.eval_every=2", "eval.periodic=[fid]",
+                              "eval.periodic_num=200", "eval.metrics=[fid]", "eval.num=200", "trainer.ema=0"),
+                  tmp_path / "run")
+    history = metrics["periodic_eval"]["history"]
+    assert [h["step"] for h in history] == [2, 4, 6]
+    # 3 periodic evaluations and the final one (same num): the generated side each time, the real side once.
+    assert labels.count("features (real)") == 1 and labels.count("features (fake)") == 4
+    # the final evaluation (same generator, num and seed) reuses nothing it could get wrong: same FID
+    assert metrics["eval"]["fid"] == pytest.approx(history[-1]["fid"], rel=1e-9)

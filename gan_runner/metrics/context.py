@@ -29,6 +29,14 @@ class EvalContext:
     notes: dict[str, str] = field(default_factory=dict)  # metrics explain their choices here (-> eval.json)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def reusable(self) -> dict[str, Any]:
+        """What another evaluation of the same data and seed may reuse: the feature networks and the real side.
+
+        Periodic evaluation hands this to the next call (`evaluate_run(reuse=...)`), so the real features are
+        computed once per run instead of once per evaluation. Anything derived from the samples is left out.
+        """
+        return {k: v for k, v in self._memo.items() if not k.startswith("fake")}
+
     def space(self) -> FeatureSpace:
         """The feature space (trained or loaded on first use)."""
         if "space" not in self._memo:

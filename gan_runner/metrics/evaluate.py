@@ -104,8 +104,12 @@ class Evaluation:
 
 def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int = 0, ema: bool = True,
                  batch_size: int = 500, device: Any = "cpu", cache_dir: Path | None = None, inception: str | None = None,
-                 num_real: int | None = None, data_root: str | None = None, progress: Any = None) -> Evaluation:
-    """Sample `num` images from a loaded run and compute `names` against its dataset (gan-eval and end-of-training eval)."""
+                 num_real: int | None = None, data_root: str | None = None, progress: Any = None,
+                 reuse: dict[str, Any] | None = None) -> Evaluation:
+    """Sample `num` images from a loaded run and compute `names` against its dataset (gan-eval and end-of-training eval).
+
+    `reuse`: a previous Evaluation's `ctx.reusable()` for the same data, seed and num (periodic evaluation).
+    """
     from gan_runner.metrics.features import dataset_classifier, default_cache_dir, feature_space_for
     from gan_runner.progress import no_progress
     from gan_runner.sampling import generate
@@ -125,6 +129,7 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
         if inception else None,
         seed=seed, num_real=num_real, data_root=data_root, progress=progress,
     )
+    ctx._memo.update(reuse or {})
     if any(n in FEATURE_METRICS or n == "is" for n in names):
         t0 = time.perf_counter()
         ctx.space()  # trained or loaded once; timed apart from the metrics that share it

@@ -79,6 +79,7 @@ class Trainer:
         self.bf16 = opts.precision == "bf16"
         self.periodic: PeriodicEval | None = None  # trainer.eval_every (set by build_trainer)
         self.eval_names: list[str] = []  # end-of-training metrics (set by build_trainer); listed in the HParams tab
+        self.eval_reuse: dict[int, dict[str, Any]] = {}  # eval num -> real-side features kept between evaluations
         self.g_params = list(model.G.parameters())
         self.d_params = list(model.D.parameters())
         # Fixed latents from their own CPU generator: the same grids on any device, at every step.
