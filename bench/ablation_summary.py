@@ -92,8 +92,11 @@ def plot(sweeps: dict[str, dict[str, list[dict]]], path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def curves(sweeps: dict[str, dict[str, list[dict]]], path: Path, key: str = "fid") -> None:
-    """The periodic-evaluation history (trainer.eval_every) of every run: `key` against step."""
+def curves(sweeps: dict[str, dict[str, list[dict]]], path: Path, key: str = "fid", x: str = "time_s") -> None:
+    """The periodic-evaluation history (trainer.eval_every): `key` against training seconds (or step), per switch.
+
+    Each switch's line is the mean over its seeds at each evaluation step, at the seeds' mean training time.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,12 +105,20 @@ def curves(sweeps: dict[str, dict[str, list[dict]]], path: Path, key: str = "fid
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for runs in sweeps.values():
         for switch, rows in runs.items():
+            by_step: dict[int, list[dict]] = defaultdict(list)
             for r in rows:
-                h = [e for e in r["history"] if key in e]
-                if h:
-                    ax.plot([e["step"] for e in h], [e[key] for e in h], marker="o", label=f"{switch} (seed {r['seed']})")
+                for e in r["history"]:
+                    if key in e and x in e:
+                        by_step[e["step"]].append(e)
+            if not by_step:
+                continue
+            steps = sorted(by_step)
+            xs = [statistics.mean(e[x] for e in by_step[s]) for s in steps]
+            ys = [statistics.mean(e[key] for e in by_step[s]) for s in steps]
+            n = max(len(v) for v in by_step.values())
+            ax.plot(xs, ys, marker="o", label=f"{switch} ({n} seed{'s' if n > 1 else ''})")
     ax.set_yscale("log")
-    ax.set_xlabel("G step")
+    ax.set_xlabel("training time (s)" if x == "time_s" else "G step")
     ax.set_ylabel(f"{key} (offline classifier features, log scale)")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -119,16 +130,24 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("sweeps", nargs="+", type=Path)
     p.add_argument("--plot", type=Path)
-    p.add_argument("--curves", type=Path, help="plot each run's periodic FID against step (trainer.eval_every runs)")
+    p.add_argument("--curves", type=Path, help="plot periodic FID (trainer.eval_every runs) per switch, mean over seeds")
+    p.add_argument("--curves-x", choices=["time_s", "step"], default="time_s", help="the curves' x axis")
+    p.add_argument("--merge", metavar="NAME", help="one table of all the sweep dirs (e.g. the same sweep run for more seeds)")
     args = p.parse_args()
     sweeps = {s.name: load(s) for s in args.sweeps}
+    if args.merge:
+        merged: dict[str, list[dict]] = defaultdict(list)
+        for runs in sweeps.values():
+            for switch, rows in runs.items():
+                merged[switch] += rows
+        sweeps = {args.merge: dict(merged)}
     for name, runs in sweeps.items():
         print(table(name, runs), end="\n\n")
     if args.plot:
         plot(sweeps, args.plot)
         print(f"plot: {args.plot}")
     if args.curves:
-        curves(sweeps, args.curves)
+        curves(sweeps, args.curves, x=args.curves_x)
         print(f"curves: {args.curves}")
 
 
