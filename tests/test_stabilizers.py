@@ -208,6 +208,27 @@ def test_dcgan_spectral_norm_option_only_touches_d():
     assert not any(hasattr(m, "parametrizations") for m in model.G.modules())
 
 
+@pytest.mark.parametrize("name, extra", [("dcgan", {"spectral_norm": True, "d_norm": "none"}),
+                                         ("acgan", {"d_norm": "none"}), ("sngan", {})])
+def test_norm_free_d_learns_to_score_a_grey_image_as_fake(name, extra):
+    # Without BN a bias-free conv/LeakyReLU D is positively homogeneous: D(0) = 0 whatever it learns, so
+    # a G that outputs grey images is never scored as fake (SN + hinge stalled there). Biases fix that.
+    torch.manual_seed(0)
+    model = MODELS.build(name, IMG, options={"width": 8, "z_dim": 8, **extra})
+    real = -torch.ones(16, 1, 16, 16)  # black backgrounds
+    real[:, :, 4:12, 6:10] = 1.0  # a white stroke
+    grey = torch.zeros_like(real)
+    opt = torch.optim.Adam(model.D.parameters(), lr=1e-2, betas=(0.0, 0.9))
+    for _ in range(60):
+        loss = torch.relu(1 - model.discriminate(real, None).adv).mean() + torch.relu(1 + model.discriminate(grey, None).adv).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert model.discriminate(grey, None).adv.mean() < -0.5
+        assert model.discriminate(real, None).adv.mean() > 0.5
+
+
 # ------------------------------------------------------------------------------- unrolled
 def _mlp_gan() -> GANModel:
     return MODELS.build("gan", POINTS, options={"z_dim": 4, "width": 16, "d_width": 16, "d_activation": "leaky_relu",

@@ -70,16 +70,22 @@ class DCGANBody(nn.Sequential):
 
     Output: flattened (B, width * 2**(depth-1) * 16) features of the 4x4 stage; a Linear on them is
     exactly the paper's final 4x4 conv.
+
+    The paper's convs have no biases: BN's shift stands in for them. Without a norm (`norm="none"`, as
+    spectral normalization wants) every conv gets a bias (`self.biased`): a bias-free D of convs and
+    LeakyReLUs is positively homogeneous, D(a x) = a D(x), so D(0) = 0 whatever it learns and a
+    generator that outputs grey (0) images cannot be scored as fake; SN + hinge then stalls there.
     """
 
     def __init__(self, in_channels: int, depth: int, width: int, norm: Norm, dropout: float = 0.0,
                  mbstd: bool = False) -> None:
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        self.biased = norm == "none"
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=self.biased), nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(depth - 1):
             if dropout:
                 layers.append(nn.Dropout(dropout))
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), norm2d(norm, ch * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=self.biased), norm2d(norm, ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         if dropout:
             layers.append(nn.Dropout(dropout))

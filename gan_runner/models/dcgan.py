@@ -31,7 +31,8 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, spec: DataSpec, depth: int, width: int, norm: Norm, mbstd: bool = False) -> None:
         super().__init__()
         self.body = DCGANBody(spec.channels, depth, width, norm, mbstd=mbstd)
-        self.head = nn.Linear(self.body.out_features, 1, bias=False)  # = the paper's last 4x4 conv, bias-free
+        # = the paper's last 4x4 conv: bias-free after BN, biased like the body without a norm
+        self.head = nn.Linear(self.body.out_features, 1, bias=self.body.biased)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         return DOut(self.head(self.body(x)).squeeze(1))  # (B,)
