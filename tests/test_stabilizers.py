@@ -311,7 +311,7 @@ RUNS = [
     (["model=sngan", "loss=hinge"], "loss/d"),
     (["model.pack=2", "model.mbstd=true", "model.spectral_norm=true", "model.d_norm=none"], "loss/d"),
     (["stabilize.diffaugment=[color,translation,cutout]", "stabilize.r1=10", "stabilize.reg_every=2"], "r1/grad_sq"),
-    (["stabilize.instance_noise=0.1", "stabilize.r2=1", "loss.label_smoothing=0.1"], "r2/grad_sq"),
+    (["stabilize.instance_noise=0.1", "stabilize.r2=1", "stabilize.reg_every=1", "loss.label_smoothing=0.1"], "r2/grad_sq"),
     (["model=gan", "model.width=32", "model.d_width=16", "model.pieces=2", "stabilize.unroll=3"], "loss/g"),
     (["model=gan", "model.width=32", "model.d_width=16", "model.pieces=2", "stabilize.unroll=2", "optimizer=sgd"], "loss/g"),
 ]
