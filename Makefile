@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,sweeps,slurm]'
 	touch $@
 
-run: install  ## train the default job (DCGAN on 5,000 real MNIST digits, ~2 min on 2 CPU cores)
+run: install  ## train the default job (DCGAN + R1 + EMA on 5,000 real MNIST digits, ~2.5 min on 2 CPU cores)
 	$(VENV)/bin/gan-run $(ARGS)
 
 test: install  ## run the whole test suite (~10 min on 2 idle CPU cores)
