@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_runner.errors import UserError
 from gan_runner.run import run
-from gan_runner.training.periodic_eval import better
+from gan_runner.training.periodic_eval import PeriodicEval, PeriodicEvalOptions, better
 
 RING = ["experiment=ring8", "model.width=32", "model.d_width=32", "model.z_dim=8", "trainer.max_steps=8",
         "trainer.log_every=2", "trainer.sample_every=4", "trainer.ckpt_every=4", "trainer.quiet=true",
@@ -65,6 +65,9 @@ def test_resumed_run_keeps_its_evaluation_history(tmp_path, compose_cfg, one_thr
     run(compose_cfg(*RING, *EVAL, "trainer.max_steps=4"), tmp_path)
     metrics = run(compose_cfg(*RING, *EVAL, "trainer.resume=auto"), tmp_path)
     assert [h["step"] for h in metrics["periodic_eval"]["history"]] == [2, 4, 6, 8]
+    # training seconds continue across the resume, evaluation time (before and after it) left out
+    times = [h["time_s"] for h in metrics["periodic_eval"]["history"]]
+    assert times == sorted(times) and times[-1] <= metrics["train_time_s"] - metrics["periodic_eval"]["eval_time_s"]
 
 
 def test_best_by_a_lower_is_better_value(tmp_path, compose_cfg, one_thread):
@@ -123,3 +126,13 @@ def test_periodic_fid_embeds_the_real_side_once_and_scores_as_a_fresh_evaluation
     assert labels.count("features (real)") == 1 and labels.count("features (fake)") == 4
     # the final evaluation (same generator, num and seed) reuses nothing it could get wrong: same FID
     assert metrics["eval"]["fid"] == pytest.approx(history[-1]["fid"], rel=1e-9)
+
+
+def test_evaluation_seconds_survive_a_checkpoint():
+    # a resumed run's elapsed time includes the earlier evaluations: time_s must keep subtracting them
+    opts = PeriodicEvalOptions(2, ["modes"], 100, "modes")
+    before = PeriodicEval(opts, lambda step: {"modes": 3.0})
+    before(2, torch.device("cpu"), time_s=1.0)
+    after = PeriodicEval(opts, lambda step: {"modes": 3.0})
+    after.load_state_dict(before.state_dict())
+    assert after.seconds == before.seconds > 0 and after.best_step == 2

@@ -103,12 +103,15 @@ class PeriodicEval:
 
     def state_dict(self) -> dict[str, Any]:
         """History and best so far (checkpointed, so a resumed run keeps the right best.pt)."""
-        return {"history": self.history, "best_value": self.best_value, "best_step": self.best_step}
+        # seconds too: a resumed run's elapsed time includes the earlier evaluations, which time_s leaves out
+        return {"history": self.history, "best_value": self.best_value, "best_step": self.best_step,
+                "seconds": self.seconds}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore `state_dict`."""
         self.history = list(state.get("history", []))
         self.best_value, self.best_step = state.get("best_value"), state.get("best_step")
+        self.seconds = float(state.get("seconds", 0.0))
 
     def summary(self) -> dict[str, Any]:
         """What metrics.json records."""

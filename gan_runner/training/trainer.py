@@ -301,7 +301,8 @@ class Trainer:
         """trainer.eval_every: metrics to TensorBoard; the best generator so far to checkpoints/best.pt."""
         assert self.periodic is not None
         t0 = time.perf_counter()
-        so_far = self.elapsed + t0 - self._t0 - self.periodic.seconds  # training seconds, earlier evaluations excluded
+        # training seconds, evaluations excluded (elapsed and _t0 are time.monotonic, like every run-time clock here)
+        so_far = self.elapsed + time.monotonic() - self._t0 - self.periodic.seconds
         results, is_best = self.periodic(self.step, self.device, so_far) if self.ranks.is_main else ({}, False)
         if self.ranks.enabled:  # rank 0 evaluated; every rank joins state_dict's RNG gather when best.pt is due
             is_best = any(distributed.gather(is_best, self.ranks))
