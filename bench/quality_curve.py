@@ -40,9 +40,8 @@ def plain_curve(out_dir: Path, num: int, seed: int) -> list[Point]:
             continue
         run = load_run(ckpt)
         data = data or build_dataset(run.config["dataset"])
-        ev = evaluate_run(run, data, ["fid"], num=num, seed=seed, reuse=reuse)
-        reuse.update(ev.ctx.reusable())
-        points.append((float(m.group(1)), int(m.group(2)), float(ev.results["fid"])))
+        fid = evaluate_run(run, data, ["fid"], num=num, seed=seed, reuse=reuse).results["fid"]
+        points.append((float(m.group(1)), int(m.group(2)), float(fid)))
         print(f"plain {ckpt.name}: FID {points[-1][2]:.1f}", flush=True)
     return points
 

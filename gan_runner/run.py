@@ -174,11 +174,9 @@ def evaluate_generator(trainer: Trainer, names: list[str], num: int, step: int) 
     from gan_runner.metrics.evaluate import evaluate_run
 
     now = LoadedRun(trainer.model, trainer.ema.module if trainer.ema else None, trainer.config, step)
-    reuse = trainer.eval_reuse.setdefault(num, {})
-    ev = evaluate_run(now, trainer.stream.data.to("cpu"), names, num=num, seed=trainer.seed,
-                      device=trainer.device, reuse=reuse)
-    reuse.update(ev.ctx.reusable())
-    return {k: round(float(v), 6) for k, v in ev.results.items()}
+    results = evaluate_run(now, trainer.stream.data.to("cpu"), names, num=num, seed=trainer.seed,
+                           device=trainer.device, reuse=trainer.eval_reuse.setdefault(num, {})).results
+    return {k: round(float(v), 6) for k, v in results.items()}
 
 
 def evaluate_final(trainer: Trainer) -> dict[str, float]:

@@ -32,7 +32,7 @@ class EvalContext:
     def reusable(self) -> dict[str, Any]:
         """What another evaluation of the same data and seed may reuse: the feature networks and the real side.
 
-        Periodic evaluation hands this to the next call (`evaluate_run(reuse=...)`), so the real features are
+        `evaluate_run(reuse=...)` keeps it for the next evaluation of the run, so the real features are
         computed once per run instead of once per evaluation. Anything derived from the samples is left out.
         """
         return {k: v for k, v in self._memo.items() if not k.startswith("fake")}

@@ -108,7 +108,8 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
                  reuse: dict[str, Any] | None = None) -> Evaluation:
     """Sample `num` images from a loaded run and compute `names` against its dataset (gan-eval and end-of-training eval).
 
-    `reuse`: a previous Evaluation's `ctx.reusable()` for the same data, seed and num (periodic evaluation).
+    `reuse`: a dict kept by the caller across evaluations of the same data, seed and num (periodic evaluation):
+    what it holds is used, and the real side computed here (`EvalContext.reusable`) is added to it.
     """
     from gan_runner.metrics.features import dataset_classifier, default_cache_dir, feature_space_for
     from gan_runner.progress import no_progress
@@ -139,4 +140,6 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
         seconds["features"] = round(time.perf_counter() - t0, 3)
     results, metric_seconds = run_metrics(ctx, names)
     seconds.update(metric_seconds)
+    if reuse is not None:
+        reuse.update(ctx.reusable())
     return Evaluation(results, seconds, ctx, len(fake))

@@ -79,13 +79,13 @@ class DCGANBody(nn.Sequential):
 
     def __init__(self, in_channels: int, depth: int, width: int, norm: Norm, dropout: float = 0.0,
                  mbstd: bool = False) -> None:
-        self.biased = norm == "none"
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=self.biased), nn.LeakyReLU(0.2, True)]
+        biased = norm == "none"
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=biased), nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(depth - 1):
             if dropout:
                 layers.append(nn.Dropout(dropout))
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=self.biased), norm2d(norm, ch * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=biased), norm2d(norm, ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         if dropout:
             layers.append(nn.Dropout(dropout))
@@ -95,6 +95,7 @@ class DCGANBody(nn.Sequential):
         layers.append(nn.Flatten())
         super().__init__(*layers)
         self.out_features = ch * 16
+        self.biased = biased
 
 
 class Maxout(nn.Module):
