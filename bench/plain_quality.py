@@ -20,8 +20,8 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_dcgan import PlainDCGAN  # noqa: E402
 
+from gan_runner.atomic import save_atomic  # noqa: E402
 from gan_runner.run import build_trainer  # noqa: E402
-from gan_runner.training.checkpoint import save_atomic  # noqa: E402
 
 CONFIG = ["model=dcgan", "model.width=64", "model.z_dim=100", "dataset.image_size=32", "dataset.batch_size=64",
           "trainer.ema=0", "trainer.precision=fp32", "trainer.channels_last=false", "trainer.device=cpu", "stabilize.r1=0"]

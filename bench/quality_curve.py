@@ -28,7 +28,7 @@ def ours_curve(run_dir: Path) -> list[Point]:
 def plain_curve(out_dir: Path, num: int, seed: int) -> list[Point]:
     """FID of each checkpoint plain_quality.py saved (EMA is off there: the raw generator)."""
     from gan_runner.data import build_dataset
-    from gan_runner.loading import load_run
+    from gan_runner.generation.loading import load_run
     from gan_runner.metrics.evaluate import evaluate_run
 
     points: list[Point] = []

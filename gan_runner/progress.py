@@ -1,13 +1,14 @@
-"""A one-line progress indicator on stderr for the sampling and evaluation CLIs.
+"""Console text: the one-line progress indicator of the sampling and evaluation CLIs, durations and numbers.
 
 stderr, so stdout stays clean for the result table; one rewritten line on a terminal, a few
 plain lines otherwise (logs and CI should not fill up with carriage returns).
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 ProgressFn = Callable[[str, int, int], None]  # (label, done, total)
 
@@ -38,3 +39,20 @@ class StderrProgress:
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def format_duration(seconds: float) -> str:
+    """M:SS, or H:MM:SS from an hour on (progress lines, ETAs)."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def format_value(v: Any) -> str:
+    """A table cell: floats to 4 significant digits (n/a when not finite), None as empty, others as str."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "n/a"
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.1f}"
+    return str(v)

@@ -15,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import losses as _losses  # noqa: F401  (registers losses)
 from gan_runner import models as _models  # noqa: F401  (registers models)
+from gan_runner.atomic import write_json
 from gan_runner.data import BatchStream, build_dataset
+from gan_runner.devices import native_bf16, resolve_device
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.optim import build_optimizers
 from gan_runner.registry import LOSSES, MODELS
@@ -26,7 +28,7 @@ from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load
 from gan_runner.training.compiled import compile_models
 from gan_runner.training.ema import EMA
 from gan_runner.training.periodic_eval import PeriodicEval, periodic_options
-from gan_runner.training.trainer import Trainer, TrainerOptions, write_json
+from gan_runner.training.trainer import Trainer, TrainerOptions
 
 TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sample_every", "ckpt_every",
                 "ema", "resume", "grid_size", "quiet", "deterministic", "on_divergence", "max_grad_norm",
@@ -34,28 +36,6 @@ TRAINER_KEYS = {"max_steps", "max_time", "n_critic", "device", "log_every", "sam
 
 
 EVAL_KEYS = {"metrics", "num", "periodic", "periodic_num", "best"}
-
-
-def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is a config error naming `option`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"{option}=cuda but no CUDA GPU is visible; use {option}=cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"{option} must be auto, cpu or cuda[:N], got {name!r}")
-    return torch.device(name)
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` runs bf16 matmuls natively (emulated bf16 is slower than fp32)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 def trainer_options(t: Mapping[str, Any]) -> TrainerOptions:
@@ -170,7 +150,7 @@ def evaluate_generator(trainer: Trainer, names: list[str], num: int, step: int) 
     The real side (its subset, features, the feature network) depends only on the data, seed and num, so
     it is computed at a run's first evaluation with that num and reused by the later ones.
     """
-    from gan_runner.loading import LoadedRun
+    from gan_runner.generation.loading import LoadedRun
     from gan_runner.metrics.evaluate import evaluate_run
 
     now = LoadedRun(trainer.model, trainer.ema.module if trainer.ema else None, trainer.config, step)

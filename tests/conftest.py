@@ -65,5 +65,5 @@ def gan_run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     """Run the gan-run CLI in a subprocess (python -m, so no PATH assumptions)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "gan_runner.cli", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", "gan_runner.cli.train", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

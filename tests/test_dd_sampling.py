@@ -14,11 +14,11 @@ from hydra import compose, initialize_config_module
 from PIL import Image
 from torch import nn
 
-from gan_runner import sample_cli
+from gan_runner.cli import sample as sample_cli
 from gan_runner.data.base import DataSpec
-from gan_runner.dd_sampling import discriminator_of, drs_acceptance, drs_batch, logit_caveat, refine_sample, rejection_sample
 from gan_runner.errors import UserError
-from gan_runner.loading import LoadedRun
+from gan_runner.generation.dd_sampling import discriminator_of, drs_acceptance, drs_batch, logit_caveat, refine_sample, rejection_sample
+from gan_runner.generation.loading import LoadedRun
 from gan_runner.models.base import DOut, GANModel, Latent
 from gan_runner.run import run
 
@@ -100,8 +100,8 @@ def test_langevin_refinement_samples_the_tilted_prior():
 
 def test_refinement_with_zero_steps_reproduces_plain_bn_samples(tiny_runs):
     """BN generators: frozen starting-batch statistics give the batch-statistics samples back, buffers untouched."""
-    from gan_runner.loading import load_run
-    from gan_runner.sampling import generate
+    from gan_runner.generation.loading import load_run
+    from gan_runner.generation.sampling import generate
 
     r = load_run(tiny_runs["dcgan"])
     plain = generate(r, 60, seed=4)
@@ -180,7 +180,7 @@ def tiny_runs(tmp_path_factory) -> dict[str, Path]:
 
 def test_gan_sample_drs_end_to_end(tiny_runs, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "gan_runner.sample_cli", str(tiny_runs["dcgan"]), "--num", "37",
+    out = subprocess.run([sys.executable, "-m", "gan_runner.cli.sample", str(tiny_runs["dcgan"]), "--num", "37",
                           "--out", "s.npz", "--grid", "g.png", "--grid-size", "16", "--drs", "--drs-burn-in", "300",
                           "--device", "cpu", "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -210,7 +210,7 @@ def test_torchrun_cli_agrees_on_one_run_dir(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
-                          "-m", "gan_runner.cli", *SETTINGS, "trainer.quiet=false", "hydra.run.dir=outputs/${now:%H-%M-%S-%f}"],
+                          "-m", "gan_runner.cli.train", *SETTINGS, "trainer.quiet=false", "hydra.run.dir=outputs/${now:%H-%M-%S-%f}"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     assert [p.name for p in tmp_path.iterdir()] == ["outputs"], "ranks > 0 write nothing (no log file, no .hydra/)"

@@ -9,6 +9,7 @@ import torch
 
 from gan_runner.data import build_dataset, mode_centers
 from gan_runner.errors import ConfigError, UserError
+from gan_runner.generation.sampling import Samples
 from gan_runner.metrics import (
     METRICS,
     EvalContext,
@@ -27,7 +28,6 @@ from gan_runner.metrics import (
 from gan_runner.metrics.evaluate import check_metrics, default_metrics, parse_metric_list, run_metrics
 from gan_runner.metrics.features import cache_path, feature_space_for, load_or_train
 from gan_runner.metrics.parzen import SIGMAS, _find_mnist_root
-from gan_runner.sampling import Samples
 
 
 def gauss(n: int, d: int, seed: int) -> torch.Tensor:

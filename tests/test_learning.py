@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_module
 from sklearn.linear_model import LogisticRegression
 
 from gan_runner.data import build_dataset, mode_centers
-from gan_runner.loading import load_run
+from gan_runner.generation.grids import sampling_mode
+from gan_runner.generation.loading import load_run
 from gan_runner.metrics import frechet_distance
 from gan_runner.run import run
-from gan_runner.training.grids import sampling_mode
 
 MLP_2D = ["model=gan", "dataset=ring8", "model.width=64", "model.d_width=64", "model.d_activation=leaky_relu",
           "model.dropout=0", "model.input_dropout=0", "optimizer.lr_g=1e-3", "optimizer.lr_d=1e-3", "trainer.ema=0"]

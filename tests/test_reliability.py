@@ -33,7 +33,7 @@ def start_cli(run_dir: Path, *extra: str) -> subprocess.Popen[str]:
     """gan-run in the background with many steps, returning once it has logged progress."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "gan_runner.cli", *tiny("dcgan"), "trainer.max_steps=100000",
+    proc = subprocess.Popen([sys.executable, "-m", "gan_runner.cli.train", *tiny("dcgan"), "trainer.max_steps=100000",
                              "trainer.quiet=false", "trainer.log_every=5", *extra, f"hydra.run.dir={run_dir}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None

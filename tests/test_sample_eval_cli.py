@@ -13,7 +13,8 @@ import torch
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-from gan_runner import eval_cli, sample_cli
+from gan_runner.cli import eval as eval_cli
+from gan_runner.cli import sample as sample_cli
 from gan_runner.run import run
 
 from conftest import tiny
@@ -50,7 +51,7 @@ def cache(tmp_path_factory) -> Path:
 
 
 def test_gan_sample_writes_uint8_npz_and_pngs(runs, cache, tmp_path):
-    out = cli("sample_cli", str(runs["dcgan"]), "--num", "37", "--out", "s.npz", "--grid", "g/grid.png",
+    out = cli("cli.sample", str(runs["dcgan"]), "--num", "37", "--out", "s.npz", "--grid", "g/grid.png",
               "--interpolate", "--traverse", "--device", "cpu", cache=cache, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     with np.load(tmp_path / "s.npz") as z:
@@ -63,7 +64,7 @@ def test_gan_sample_writes_uint8_npz_and_pngs(runs, cache, tmp_path):
 
 
 def test_gan_sample_conditional_labels_and_per_class_rows(runs, cache, tmp_path):
-    out = cli("sample_cli", str(runs["cgan"] / "checkpoints" / "last.pt"), "--num", "20", "--out", "c.npz",
+    out = cli("cli.sample", str(runs["cgan"] / "checkpoints" / "last.pt"), "--num", "20", "--out", "c.npz",
               "--grid", "c.png", "--per-class", "--no-ema", "--quiet", cache=cache, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     with np.load(tmp_path / "c.npz") as z:
@@ -74,7 +75,7 @@ def test_gan_sample_conditional_labels_and_per_class_rows(runs, cache, tmp_path)
 
 
 def test_gan_eval_prints_table_and_writes_eval_json(runs, cache, tmp_path):
-    out = cli("eval_cli", str(runs["dcgan"]), "--num", "300", "--metrics", "fid,kid,is,pr,dc,parzen",
+    out = cli("cli.eval", str(runs["dcgan"]), "--num", "300", "--metrics", "fid,kid,is,pr,dc,parzen",
               "--device", "cpu", cache=cache, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     for key in ("fid", "kid", "is ", "precision", "recall", "density", "coverage", "parzen_ll"):
@@ -99,9 +100,9 @@ def test_gan_eval_conditional_and_infogan_defaults_in_process(runs, cache, tmp_p
         assert record["metrics_requested"][:6] == ["fid", "kid", "is", "pr", "dc", "parzen"]
 
 
-@pytest.mark.parametrize("module", ["eval_cli", "sample_cli"])
+@pytest.mark.parametrize("module", ["cli.eval", "cli.sample"])
 def test_bad_path_is_one_line_exit_2(module, cache, tmp_path):
-    out = cli(module, str(tmp_path / "nope"), "--grid", "g.png", cache=cache, cwd=tmp_path) if module == "sample_cli" \
+    out = cli(module, str(tmp_path / "nope"), "--grid", "g.png", cache=cache, cwd=tmp_path) if module == "cli.sample" \
         else cli(module, str(tmp_path / "nope"), cache=cache, cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and out.stderr.startswith("error: ") and "does not exist" in out.stderr
@@ -113,7 +114,7 @@ def test_truncated_checkpoint_is_one_line_exit_2(runs, cache, tmp_path):
     bad = tmp_path / "checkpoints" / "last.pt"
     bad.parent.mkdir()
     bad.write_bytes(data[: len(data) // 2])
-    out = cli("eval_cli", str(bad), "--num", "10", cache=cache, cwd=tmp_path)
+    out = cli("cli.eval", str(bad), "--num", "10", cache=cache, cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "unreadable" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "eval.json").exists()

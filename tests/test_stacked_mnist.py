@@ -9,10 +9,11 @@ import torch
 from hydra import compose, initialize_config_module
 from torch import nn
 
-from gan_runner import eval_cli
+from gan_runner.cli import eval as eval_cli
 from gan_runner.data import DataSpec, build_dataset
 from gan_runner.data.stacked import draw_triples, mode_ids
 from gan_runner.errors import ConfigError, UserError
+from gan_runner.generation.sampling import Samples
 from gan_runner.metrics import METRICS, EvalContext, stacked_mode_stats
 from gan_runner.metrics.evaluate import check_metrics, default_metrics
 from gan_runner.metrics.features import FeatureSpace, cache_path, feature_space_for
@@ -20,7 +21,6 @@ from gan_runner.metrics.modes import kl_to_uniform
 from gan_runner.metrics.stacked import ChannelwiseDigitNet
 from gan_runner.registry import MODELS
 from gan_runner.run import run
-from gan_runner.sampling import Samples
 
 from conftest import tiny
 

@@ -11,8 +11,8 @@ import yaml
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_runner.cli import explain_compose_error
-from gan_runner.report import report
+from gan_runner.cli.report import report
+from gan_runner.cli.train import explain_compose_error
 
 from conftest import TINY, gan_run
 
@@ -56,7 +56,7 @@ def test_gan_report_cli_errors_on_a_folder_without_runs(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "gan_runner.report", str(tmp_path)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "gan_runner.cli.report", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "no gan-run runs" in out.stderr
 
 

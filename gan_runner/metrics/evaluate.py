@@ -111,9 +111,9 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
     `reuse`: a dict kept by the caller across evaluations of the same data, seed and num (periodic evaluation):
     what it holds is used, and the real side computed here (`EvalContext.reusable`) is added to it.
     """
+    from gan_runner.generation.sampling import generate
     from gan_runner.metrics.features import dataset_classifier, default_cache_dir, feature_space_for
     from gan_runner.progress import no_progress
-    from gan_runner.sampling import generate
 
     progress = progress or no_progress
     cache_dir = cache_dir or default_cache_dir()

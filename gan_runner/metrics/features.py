@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_runner.atomic import save_atomic
 from gan_runner.data.base import InMemoryData
 from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import DataError, UserError
 from gan_runner.progress import ProgressFn, no_progress
-from gan_runner.training.checkpoint import save_atomic
 
 FEATURE_NET_VERSION = 1  # bump when the architecture or recipe changes: old cache entries stop matching
 FEATURE_DIM = 128

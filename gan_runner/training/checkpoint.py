@@ -5,7 +5,6 @@ a full disk at any moment leaves the previous checkpoint intact, never a half-wr
 """
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -13,32 +12,13 @@ from typing import Any
 
 import torch
 
+from gan_runner.atomic import save_atomic  # noqa: F401  (checkpoints are written with it)
 from gan_runner.errors import UserError
 
 FORMAT_VERSION = 1
 CKPT_DIR = "checkpoints"
 LAST = "last.pt"
 BEST = "best.pt"  # trainer.eval_every: the best generator so far by eval.best (never a resume candidate)
-
-
-def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """torch.save `obj` to `path` so that `path` is always either the old or the new complete file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

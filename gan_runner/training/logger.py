@@ -14,6 +14,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from gan_runner.progress import format_duration
+
 # TensorBoard's Custom Scalars tab: related curves on one chart (tags are regular expressions).
 CUSTOM_SCALARS = {
     "GAN": {
@@ -91,7 +93,7 @@ class RunLogger:
         pct = 100 * step / self.max_steps
         parts = " ".join(f"{k}={values[k]:.3f}" for k in CONSOLE_KEYS if k in values)
         line = (f"step {step}/{self.max_steps} {pct:3.0f}% | {values['perf/steps_per_s']:.1f} it/s | "
-                f"elapsed {_fmt(elapsed)} ETA {_fmt(eta)} | {parts}")
+                f"elapsed {format_duration(elapsed)} ETA {format_duration(eta)} | {parts}")
         print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n", flush=True)
 
     def image(self, tag: str, img: torch.Tensor, step: int) -> None:
@@ -126,11 +128,6 @@ class RunLogger:
 def chring(tty: bool) -> str:
     """Prefix that ends an in-place progress line before printing a full line."""
     return "\n" if tty else ""
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class NullLogger:

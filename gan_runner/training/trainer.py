@@ -6,7 +6,6 @@ Everything variant-specific lives behind `GANModel` (latents, auxiliary terms, g
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from PIL import Image
 
 from gan_runner.data.base import BatchStream
 from gan_runner.errors import UserError
+from gan_runner.generation.grids import image_grid, sampling_mode, scatter_image
 from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel, Latent
 from gan_runner.stabilizers.unrolled import unrolled_discriminator
@@ -25,7 +25,6 @@ from gan_runner.training import distributed
 from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic
 from gan_runner.training.distributed import Ranks
 from gan_runner.training.ema import EMA
-from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
 from gan_runner.training.guards import StopSignals, all_finite, divergence_reason
 from gan_runner.training.logger import NullLogger, RunLogger, StatsAccumulator
 from gan_runner.training.periodic_eval import PeriodicEval
@@ -380,10 +379,3 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def write_json(path: Path, obj: dict[str, Any]) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)

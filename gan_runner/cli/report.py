@@ -14,11 +14,11 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from gan_runner.errors import UserError
+from gan_runner.progress import format_value
 
 SUMMARY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")
 CURVE_KEYS = ("loss/d", "loss/g")
@@ -97,14 +97,6 @@ def read_run(path: Path, root: Path) -> RunRow:
                   metrics.get("reason", ""), final, best, curves)
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
 def tables(rows: list[RunRow]) -> tuple[str, str, str]:
     """(markdown per run, markdown mean ± std per setting, CSV per run)."""
     final_keys = sorted({k for r in rows for k in r.final})
@@ -112,7 +104,7 @@ def tables(rows: list[RunRow]) -> tuple[str, str, str]:
     header = ["run", "overrides", "status", "step", "steps/s", *final_keys, *[f"best {k}" for k in best_keys], "reason"]
     body = [[r.name, " ".join(r.overrides), r.status, r.step, r.steps_per_s, *[r.final.get(k) for k in final_keys],
              *[r.best.get(k) for k in best_keys], r.reason] for r in rows]
-    md = _markdown(header, [[_fmt(v) for v in row] for row in body])
+    md = _markdown(header, [[format_value(v) for v in row] for row in body])
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)

@@ -46,8 +46,8 @@ def objective_value(metrics: dict, key: str | None) -> float | None:
 
 @hydra.main(version_base=None, config_path="pkg://gan_runner.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
+    from gan_runner.atomic import write_json
     from gan_runner.run import run  # imported late: `--help` and `--cfg` stay fast
-    from gan_runner.training.trainer import write_json
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if _under_torchrun():

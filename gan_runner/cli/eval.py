@@ -11,16 +11,16 @@ counts modes on --num 26000). Features come from a classifier trained on the run
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from gan_runner.atomic import json_safe, write_json
+from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolve_device
 from gan_runner.errors import UserError
-from gan_runner.sample_cli import add_common_args, guarded, load_for_cli, resolve_device
+from gan_runner.progress import format_value
 
 PLUS_MINUS = {"kid": "kid_std", "is": "is_std", "parzen_ll": "parzen_se"}
 
@@ -33,32 +33,10 @@ def eval_json_path(target: str | Path) -> Path:
     return (p.parent.parent if p.parent.name == "checkpoints" else p.parent) / "eval.json"
 
 
-def write_json(path: Path, obj: dict[str, Any]) -> None:
-    """Write JSON atomically (temp file + rename), as the trainer writes metrics.json."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None  # NaN (e.g. reverse KL with no high-quality sample) is not JSON
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    return v
-
-
-def _fmt(v: float) -> str:
-    if not math.isfinite(v):
-        return "n/a"
-    return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.1f}"
-
-
 def format_table(results: dict[str, float]) -> str:
     """Metric table: one row per value, with its spread where the metric reports one."""
     hidden = set(PLUS_MINUS.values())
-    rows = [(k, _fmt(v) + (f" ± {_fmt(results[PLUS_MINUS[k]])}" if k in PLUS_MINUS and PLUS_MINUS[k] in results else ""))
+    rows = [(k, format_value(v) + (f" ± {format_value(results[PLUS_MINUS[k]])}" if k in PLUS_MINUS and PLUS_MINUS[k] in results else ""))
             for k, v in results.items() if k not in hidden]
     width = max([len(k) for k, _ in rows] + [6])
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 20}"]
@@ -105,7 +83,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         "notes": ctx.notes, "seconds": seconds,
     }
     out = Path(args.json) if args.json else eval_json_path(args.run)
-    write_json(out, _json_safe(record))
+    write_json(out, json_safe(record))
     print(format_table(results))
     if space is not None and "heldout_accuracy" in space.info:
         print(f"features: {space.name}, held-out accuracy {100 * space.info['heldout_accuracy']:.1f}% "

@@ -10,90 +10,27 @@ an unreadable checkpoint prints one line and exits with code 2 (--verbose shows 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-import numpy as np
-import torch
-
+from gan_runner.atomic import write_npz
+from gan_runner.cli.common import EXIT_USER_ERROR, add_common_args, guarded, load_for_cli, resolve_device  # noqa: F401
 from gan_runner.errors import UserError
 
 if TYPE_CHECKING:
-    from gan_runner.loading import LoadedRun
+    from gan_runner.generation.loading import LoadedRun
+    from gan_runner.generation.sampling import Samples
     from gan_runner.progress import ProgressFn
-    from gan_runner.sampling import Samples
-
-EXIT_USER_ERROR = 2
-
-
-def add_common_args(p: argparse.ArgumentParser) -> None:
-    """Arguments both CLIs share: the run, weights, device, seed, verbosity."""
-    p.add_argument("run", metavar="RUN_DIR", help="a gan-run run dir (uses checkpoints/last.pt) or a checkpoint file")
-    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                   help="sample with the EMA generator where the run kept one (default) or the raw one")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed; same samples on CPU and GPU (default 0)")
-    p.add_argument("--batch-size", type=int, default=500, help="generator batch size (default 500)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--verbose", action="store_true", help="full tracebacks for errors")
-
-
-def resolve_device(name: str) -> torch.device:
-    """The --device choice ('auto' picks CUDA when present), with the trainer's checks."""
-    from gan_runner.run import resolve_device as resolve
-
-    return resolve(name, "--device")
-
-
-def load_for_cli(target: str, device: torch.device) -> "LoadedRun":
-    """load_run, with a checkpoint that no longer fits the model code reported as one line."""
-    from gan_runner.loading import load_run
-
-    try:
-        return load_run(target, device)
-    except (RuntimeError, KeyError, TypeError) as e:  # state_dict keys/shapes or config entries that do not fit
-        first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:200]
-        raise UserError(f"cannot rebuild the model from {target} ({first}); "
-                        "was it written by another gan-runner version?") from e
-
-
-def guarded(body: Callable[[], None], verbose: bool) -> int:
-    """Run body; a UserError becomes one 'error: ...' line on stderr and exit code 2."""
-    try:
-        body()
-    except UserError as e:
-        if verbose:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
-
 
 def sibling(path: Path, suffix: str) -> Path:
     """grid.png + 'interpolate' -> grid_interpolate.png."""
     return path.with_name(f"{path.stem}_{suffix}{path.suffix or '.png'}")
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to exactly `path` (np.savez would append .npz), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def check_dd_args(args: argparse.Namespace) -> None:
     """Reject discriminator-driven option combinations that cannot work (before loading the run); fill defaults."""
-    from gan_runner.dd_sampling import check_drs, check_refine
+    from gan_runner.generation.dd_sampling import check_drs, check_refine
 
     if args.drs and args.refine_steps:
         raise UserError("--drs and --refine-steps are two methods; use one of them")
@@ -110,7 +47,7 @@ def check_dd_args(args: argparse.Namespace) -> None:
 
 def dd_sampler(args: argparse.Namespace, run: "LoadedRun", progress: "ProgressFn") -> "Callable[[int], Samples] | None":
     """n -> samples by the requested discriminator-driven method (printing DRS's acceptance), or None."""
-    from gan_runner.dd_sampling import logit_caveat, refine_sample, rejection_sample
+    from gan_runner.generation.dd_sampling import logit_caveat, refine_sample, rejection_sample
 
     if not (args.drs or args.refine_steps):
         return None
@@ -130,8 +67,17 @@ def dd_sampler(args: argparse.Namespace, run: "LoadedRun", progress: "ProgressFn
 
 
 def _sample(args: argparse.Namespace) -> None:
+    from gan_runner.generation.sampling import (
+        generate,
+        grid_count,
+        interpolation_grid,
+        per_class_grid,
+        render_samples,
+        sample_grid,
+        save_png,
+        traversal_grids,
+    )
     from gan_runner.progress import StderrProgress, no_progress
-    from gan_runner.sampling import generate, grid_count, interpolation_grid, per_class_grid, render_samples, sample_grid, save_png, traversal_grids
 
     if args.out is None and args.grid is None:
         raise UserError("nothing to do: give --out FILE.npz (samples) and/or --grid FILE.png (pictures)")

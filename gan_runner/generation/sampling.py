@@ -17,10 +17,10 @@ from torchvision.utils import make_grid
 
 from gan_runner.data.base import to_uint8_images
 from gan_runner.errors import UserError
-from gan_runner.loading import LoadedRun
+from gan_runner.generation.grids import image_grid, sampling_mode, scatter_image
+from gan_runner.generation.loading import LoadedRun
 from gan_runner.models.base import Latent
 from gan_runner.progress import ProgressFn, no_progress
-from gan_runner.training.grids import image_grid, sampling_mode, scatter_image
 
 DEFAULT_BATCH = 500  # large batches: BN generators sample with batch statistics, small batches skew them
 

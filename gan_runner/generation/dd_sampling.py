@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from gan_runner.errors import UserError
-from gan_runner.loading import LoadedRun
+from gan_runner.generation.grids import sampling_mode
+from gan_runner.generation.loading import LoadedRun
+from gan_runner.generation.sampling import DEFAULT_BATCH, Samples, collect, device_of, equal_batch, generate, latent_to, to_host
 from gan_runner.models.base import GANModel, Latent
 from gan_runner.progress import ProgressFn, no_progress
-from gan_runner.sampling import DEFAULT_BATCH, Samples, collect, device_of, equal_batch, generate, latent_to, to_host
-from gan_runner.training.grids import sampling_mode
 
 DENSITY_RATIO_LOSSES = ("minimax", "ns")  # losses whose optimal D logit is log p_data / p_G
 EPS = 1e-6  # DRS's epsilon: keeps log(1 - exp(.)) finite for the sample that sets the max
