@@ -25,8 +25,9 @@ from gan_runner.metrics import (
     parzen_log_likelihood,
     precision_recall,
 )
+from gan_runner.metrics.classifier import cache_path, load_or_train
 from gan_runner.metrics.evaluate import check_metrics, default_metrics, parse_metric_list, run_metrics
-from gan_runner.metrics.features import cache_path, feature_space_for, load_or_train
+from gan_runner.metrics.features import feature_space_for
 from gan_runner.metrics.parzen import SIGMAS, _find_mnist_root
 
 
@@ -272,3 +273,82 @@ def test_inception_builds_from_a_local_state_dict(tmp_path):
     torch.save(bad, tmp_path / "bad.pth")
     with pytest.raises(UserError, match="not a torchvision inception_v3 state_dict"):
         inception_space(tmp_path / "bad.pth")
+
+
+# ---------------------------------------------------------------- one record per metric, no import cycles
+
+
+def test_every_metric_has_one_record_that_names_its_values():
+    from gan_runner.metrics.registry import RECORDS, higher_is_better, plus_minus, record
+
+    assert set(RECORDS) == set(METRICS.names())
+    for name, r in RECORDS.items():
+        assert r.name == name and r.reports and r.main_value in r.reports
+        assert r.higher_is_better <= set(r.reports)
+    assert plus_minus() == {"kid": "kid_std", "is": "is_std", "parzen_ll": "parzen_se"}
+    assert higher_is_better("coverage") and not higher_is_better("fid") and not higher_is_better("loss/d")
+    assert higher_is_better("precision[mnist_5k-clf]")  # a feature-space tag does not change the direction
+    assert record("dc").main_value == "coverage" and record("modes").datasets == ("ring8", "grid25")
+    with pytest.raises(ConfigError, match="unknown metric 'fdi'"):
+        record("fdi")
+
+
+def test_model_needs_reads_the_stated_kind_without_sampling():
+    from gan_runner.metrics.evaluate import model_needs
+
+    class Stated:
+        requires_labels, has_codes = True, False
+
+        def sample_latent(self, *a, **k):  # asking must not sample (it would move an RNG)
+            raise AssertionError("sampled a latent")
+
+    assert model_needs(Stated(), inception=True) == {"conditional": True, "infogan": False, "inception": True}
+
+
+def _module_imports(path):
+    """gan_runner modules imported at module level, and whether any gan_runner import hides inside a function."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    top, nested = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gan_runner"):
+            (top.add(node.module) if node in tree.body or _in_type_checking(tree, node) else nested.append(node.module))
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("gan_runner"):
+                    (top.add(a.name) if node in tree.body else nested.append(a.name))
+    return top, nested
+
+
+def _in_type_checking(tree, node):
+    import ast
+
+    return any(isinstance(n, ast.If) and node in n.body for n in tree.body)
+
+
+def test_metrics_package_has_no_import_cycle_and_no_hidden_imports():
+    from pathlib import Path
+
+    import gan_runner.metrics as pkg
+
+    root = Path(pkg.__file__).parent
+    graph = {}
+    for f in root.glob("*.py"):
+        top, nested = _module_imports(f)
+        assert not nested, f"{f.name} imports {nested} inside a function (a dodged cycle?)"
+        assert not any(m.startswith(("gan_runner.training", "gan_runner.cli")) for m in top), f"{f.name} imports sideways"
+        graph[f"gan_runner.metrics.{f.stem}"] = {m for m in top if m.startswith("gan_runner.metrics.")}
+    state = {}
+
+    def visit(m, path):
+        assert state.get(m) != "open", f"import cycle: {' -> '.join(path + [m])}"
+        if state.get(m) == "done" or m not in graph:
+            return
+        state[m] = "open"
+        for n in graph[m]:
+            visit(n, path + [m])
+        state[m] = "done"
+
+    for m in graph:
+        visit(m, [])

@@ -104,7 +104,7 @@ def test_better_knows_each_direction():
 
 def test_periodic_fid_embeds_the_real_side_once_and_scores_as_a_fresh_evaluation(tmp_path, compose_cfg, one_thread,
                                                                                 monkeypatch):
-    from gan_runner.metrics.features import FeatureSpace
+    from gan_runner.metrics.space import FeatureSpace
 
     from conftest import tiny
 

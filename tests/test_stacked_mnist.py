@@ -15,9 +15,11 @@ from gan_runner.data.stacked import draw_triples, mode_ids
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.sampling import Samples
 from gan_runner.metrics import METRICS, EvalContext, stacked_mode_stats
+from gan_runner.metrics.classifier import cache_path
 from gan_runner.metrics.evaluate import check_metrics, default_metrics
-from gan_runner.metrics.features import FeatureSpace, cache_path, feature_space_for
+from gan_runner.metrics.features import feature_space_for
 from gan_runner.metrics.modes import kl_to_uniform
+from gan_runner.metrics.space import FeatureSpace
 from gan_runner.metrics.stacked import ChannelwiseDigitNet
 from gan_runner.registry import MODELS
 from gan_runner.run import run

@@ -20,9 +20,8 @@ from typing import Sequence
 from gan_runner.atomic import json_safe, write_json
 from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolve_device
 from gan_runner.errors import UserError
+from gan_runner.metrics.registry import plus_minus
 from gan_runner.progress import format_value
-
-PLUS_MINUS = {"kid": "kid_std", "is": "is_std", "parzen_ll": "parzen_se"}
 
 
 def eval_json_path(target: str | Path) -> Path:
@@ -35,8 +34,9 @@ def eval_json_path(target: str | Path) -> Path:
 
 def format_table(results: dict[str, float]) -> str:
     """Metric table: one row per value, with its spread where the metric reports one."""
-    hidden = set(PLUS_MINUS.values())
-    rows = [(k, format_value(v) + (f" ± {format_value(results[PLUS_MINUS[k]])}" if k in PLUS_MINUS and PLUS_MINUS[k] in results else ""))
+    spread = plus_minus()  # from the metrics' records: kid -> kid_std, ...
+    hidden = set(spread.values())
+    rows = [(k, format_value(v) + (f" ± {format_value(results[spread[k]])}" if spread.get(k) in results else ""))
             for k, v in results.items() if k not in hidden]
     width = max([len(k) for k, _ in rows] + [6])
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 20}"]
@@ -46,7 +46,7 @@ def format_table(results: dict[str, float]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
-    from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_kinds, parse_metric_list
+    from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
     from gan_runner.progress import StderrProgress, no_progress
 
     if args.num < 2 or args.batch_size < 1:
@@ -60,7 +60,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         check_weights_file(args.inception)
     run = load_for_cli(args.run, device)
     data = build_dataset(run.config["dataset"])
-    kinds = model_kinds(run.model, inception=args.inception is not None)
+    kinds = model_needs(run.model, inception=args.inception is not None)
     if names is None:
         names = default_metrics(data.spec, **kinds)
     check_metrics(names, data.spec, **kinds)

@@ -18,11 +18,11 @@ from pathlib import Path
 import yaml
 
 from gan_runner.errors import UserError
+from gan_runner.metrics.registry import higher_is_better  # importing gan_runner.metrics registers every record
 from gan_runner.progress import format_value
 
 SUMMARY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")
 CURVE_KEYS = ("loss/d", "loss/g")
-LOWER_IS_BETTER = ("fid", "kid", "kl", "distance", "loss")
 
 
 @dataclass
@@ -92,7 +92,7 @@ def read_run(path: Path, root: Path) -> RunRow:
     for tag, pts in curves.items():
         if tag.startswith("eval/") and pts:
             values = [v for _, v in pts]
-            best[tag] = min(values) if any(w in tag.lower() for w in LOWER_IS_BETTER) else max(values)
+            best[tag] = max(values) if higher_is_better(tag.removeprefix("eval/")) else min(values)  # its metric's record
     return RunRow(name, path, overrides, metrics.get("status", "?"), metrics.get("step"), metrics.get("steps_per_s"),
                   metrics.get("reason", ""), final, best, curves)
 

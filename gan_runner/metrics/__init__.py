@@ -10,13 +10,15 @@ from gan_runner.metrics.frechet import frechet_distance
 from gan_runner.metrics.modes import mode_stats
 from gan_runner.metrics.parzen import parzen_estimate, parzen_log_likelihood
 from gan_runner.metrics.precision_recall import density_coverage, precision_recall
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import METRICS, RECORDS, MetricRecord, record
 from gan_runner.metrics.stacked import stacked_mode_stats
 from gan_runner.metrics.two_sample import nn_two_sample_accuracy
 
 __all__ = [
     "METRICS",
+    "RECORDS",
     "EvalContext",
+    "MetricRecord",
     "class_accuracy",
     "code_purity",
     "density_coverage",
@@ -29,5 +31,6 @@ __all__ = [
     "parzen_estimate",
     "parzen_log_likelihood",
     "precision_recall",
+    "record",
     "stacked_mode_stats",
 ]

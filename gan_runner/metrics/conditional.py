@@ -12,7 +12,7 @@ import torch
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import register_metric
 
 
 def class_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -30,7 +30,8 @@ def code_purity(codes: torch.Tensor, pred: torch.Tensor) -> float:
     return float(sum(shares) / len(shares))
 
 
-@METRICS.register("class_acc")
+@register_metric("class_acc", reports=("class_accuracy",), higher=("class_accuracy",), needs_images=True,
+                 needs_labels=True, needs_conditional=True)
 def conditional_accuracy(ctx: EvalContext) -> dict[str, float]:
     """Classifier accuracy on samples generated for given labels (conditional models)."""
     if ctx.fake.y is None:
@@ -38,7 +39,8 @@ def conditional_accuracy(ctx: EvalContext) -> dict[str, float]:
     return {"class_accuracy": class_accuracy(ctx.fake_class_logits().argmax(1), ctx.fake.y)}
 
 
-@METRICS.register("purity")
+@register_metric("purity", reports=("purity",), higher=("purity",), needs_images=True, needs_labels=True,
+                 needs_codes=True)
 def infogan_purity(ctx: EvalContext) -> dict[str, float]:
     """How well InfoGAN's first categorical code predicts the classifier's class."""
     if ctx.fake.c_cat is None:

@@ -9,7 +9,7 @@ import torch
 from gan_runner.data.base import InMemoryData
 from gan_runner.errors import UserError
 from gan_runner.generation.sampling import Samples
-from gan_runner.metrics.features import FeatureSpace
+from gan_runner.metrics.space import FeatureSpace
 from gan_runner.progress import ProgressFn, no_progress
 
 

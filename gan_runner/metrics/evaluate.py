@@ -6,22 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gan_runner.data.base import DataSpec
 from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import ConfigError, UserError
+from gan_runner.generation.sampling import generate
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.features import dataset_classifier, feature_space_for
+from gan_runner.metrics.registry import METRICS, record
+from gan_runner.metrics.space import default_cache_dir
+from gan_runner.progress import no_progress
 
 IMAGE_DEFAULTS = ("fid", "kid", "is", "pr", "dc", "parzen")
 POINT_DEFAULTS = ("modes", "fid", "kid", "pr", "dc")  # 2D points are their own features
-FEATURE_METRICS = ("fid", "kid", "pr", "dc")
-CLASSIFIER_METRICS = ("is", "class_acc", "purity")
-TOY_DATASETS = ("ring8", "grid25")
 # Parzen is left out of stacked_mnist's defaults: with no held-out stacked split it would score the
 # training data, and in 3,072 dimensions it takes minutes; it can still be asked for.
 STACKED_DEFAULTS = ("stacked_modes", "fid", "kid", "is", "pr", "dc")
+CONDITIONING = ("class_acc", "purity")  # added to every default list; they apply only where the model conditions
 
 
 def parse_metric_list(text: str) -> list[str]:
@@ -35,35 +35,37 @@ def parse_metric_list(text: str) -> list[str]:
 
 
 def why_not(name: str, spec: DataSpec, *, conditional: bool, infogan: bool, inception: bool) -> str | None:
-    """Why metric `name` cannot run on this run (None: it can)."""
+    """Why metric `name` cannot run on this run (None: it can), read off its record.
+
+    conditional / infogan: the model's stated `requires_labels` / `has_codes`; inception: features that need
+    no labels were given (so unlabeled images still get FID/KID/IS/PR).
+    """
+    r = record(name)
     labeled = bool(spec.num_classes)
-    if name == "modes" and spec.name not in TOY_DATASETS:
-        return f"metric 'modes' needs a 2D mixture dataset ({', '.join(TOY_DATASETS)}); the run's dataset is '{spec.name}'"
-    if name == "stacked_modes" and spec.name != STACKED:
-        return f"metric 'stacked_modes' needs dataset={STACKED} (three stacked digits); the run's dataset is '{spec.name}'"
-    if name == "parzen" and not spec.is_image:
-        return f"metric 'parzen' needs images; dataset '{spec.name}' is 2D points"
-    if name in FEATURE_METRICS and spec.is_image and not (labeled or inception):
+    if r.datasets and spec.name not in r.datasets:
+        return f"metric '{name}' needs {r.dataset_hint or ', '.join(r.datasets)}; the run's dataset is '{spec.name}'"
+    if (r.needs_classifier or r.needs_labels) and not spec.is_image:
+        return f"metric '{name}' needs a classifier; dataset '{spec.name}' is 2D points"
+    if r.needs_images and not spec.is_image:
+        return f"metric '{name}' needs images; dataset '{spec.name}' is 2D points"
+    if r.needs_features and spec.is_image and not (labeled or inception):
         return (f"metric '{name}' needs features: dataset '{spec.name}' has no labels to train the feature network on; "
                 "give --inception PATH (local torchvision inception_v3 weights)")
-    if name in CLASSIFIER_METRICS:
-        if not spec.is_image:
-            return f"metric '{name}' needs a classifier; dataset '{spec.name}' is 2D points"
-        if name == "is" and not (labeled or inception):
-            return f"metric 'is' needs a classifier: dataset '{spec.name}' has no labels; give --inception PATH"
-        if name in ("class_acc", "purity") and not labeled:
-            return f"metric '{name}' needs a labeled dataset to train a classifier on; '{spec.name}' has no labels"
-        if name == "class_acc" and not conditional:
-            return "metric 'class_acc' needs a class-conditional model (cgan, acgan)"
-        if name == "purity" and not infogan:
-            return "metric 'purity' needs an InfoGAN model (categorical codes)"
+    if r.needs_classifier and not (labeled or inception):
+        return f"metric '{name}' needs a classifier: dataset '{spec.name}' has no labels; give --inception PATH"
+    if r.needs_labels and not labeled:
+        return f"metric '{name}' needs a labeled dataset to train a classifier on; '{spec.name}' has no labels"
+    if r.needs_conditional and not conditional:
+        return f"metric '{name}' needs a class-conditional model (cgan, acgan)"
+    if r.needs_codes and not infogan:
+        return f"metric '{name}' needs an InfoGAN model (categorical codes)"
     return None
 
 
 def default_metrics(spec: DataSpec, *, conditional: bool, infogan: bool, inception: bool) -> list[str]:
     """Every metric that applies: the standard set, plus class accuracy or purity where the model conditions."""
     standard = STACKED_DEFAULTS if spec.name == STACKED else IMAGE_DEFAULTS if spec.is_image else POINT_DEFAULTS
-    base = list(standard) + ["class_acc", "purity"]
+    base = list(standard) + list(CONDITIONING)
     return [n for n in base if why_not(n, spec, conditional=conditional, infogan=infogan, inception=inception) is None]
 
 
@@ -75,6 +77,11 @@ def check_metrics(names: list[str], spec: DataSpec, *, conditional: bool, infoga
             raise UserError(reason)
 
 
+def model_needs(model: Any, *, inception: bool = False) -> dict[str, bool]:
+    """why_not's keyword arguments for a model: what its class states it carries (labels, InfoGAN codes)."""
+    return {"conditional": bool(model.requires_labels), "infogan": bool(model.has_codes), "inception": inception}
+
+
 def run_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict[str, float]]:
     """Compute each metric (sharing features through ctx); returns (flat results, seconds per metric)."""
     results: dict[str, float] = {}
@@ -84,12 +91,6 @@ def run_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], d
         results.update(METRICS.build(name, ctx))
         seconds[name] = round(time.perf_counter() - t0, 3)
     return results, seconds
-
-
-def model_kinds(model: Any, inception: bool = False) -> dict[str, bool]:
-    """What a model's latents carry (class labels, InfoGAN codes): which metrics can apply."""
-    probe = model.sample_latent(2, "cpu", torch.Generator())  # own generator: asking must not move the training RNG
-    return {"conditional": probe.y is not None, "infogan": probe.c_cat is not None, "inception": inception}
 
 
 @dataclass
@@ -111,10 +112,6 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
     `reuse`: a dict kept by the caller across evaluations of the same data, seed and num (periodic evaluation):
     what it holds is used, and the real side computed here (`EvalContext.reusable`) is added to it.
     """
-    from gan_runner.generation.sampling import generate
-    from gan_runner.metrics.features import dataset_classifier, default_cache_dir, feature_space_for
-    from gan_runner.progress import no_progress
-
     progress = progress or no_progress
     cache_dir = cache_dir or default_cache_dir()
     seconds: dict[str, float] = {}
@@ -131,7 +128,7 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
         seed=seed, num_real=num_real, data_root=data_root, progress=progress,
     )
     ctx._memo.update(reuse or {})
-    if any(n in FEATURE_METRICS or n == "is" for n in names):
+    if any(record(n).needs_features or record(n).needs_classifier for n in names):
         t0 = time.perf_counter()
         ctx.space()  # trained or loaded once; timed apart from the metrics that share it
         seconds["feature_net"] = round(time.perf_counter() - t0, 3)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import register_metric
 
 #: torchmetrics all-gathers metric states across torch.distributed ranks on compute(); our evaluations run on
 #: one rank (rank 0 during data-parallel training) with all the features local, so a sync would deadlock.
@@ -75,13 +75,13 @@ def inception_score_from_logits(logits: torch.Tensor, *, splits: int = 10, seed:
     return float(mean), float(std)
 
 
-@METRICS.register("fid")
+@register_metric("fid", reports=("fid",), needs_features=True)
 def fid(ctx: EvalContext) -> dict[str, float]:
     """Fréchet distance between Gaussians fitted to real and generated features (Heusel et al. 2017)."""
     return {"fid": fid_from_features(ctx.real_features(), ctx.fake_features())}
 
 
-@METRICS.register("kid")
+@register_metric("kid", reports=("kid", "kid_std"), plus_minus={"kid": "kid_std"}, needs_features=True)
 def kid(ctx: EvalContext, *, subsets: int = 100, subset_size: int = 1000) -> dict[str, float]:
     """Kernel Inception Distance (Bińkowski et al. 2018): unbiased, so comparable across sample sizes."""
     mean, std = kid_from_features(ctx.real_features(), ctx.fake_features(), subsets=subsets,
@@ -89,7 +89,8 @@ def kid(ctx: EvalContext, *, subsets: int = 100, subset_size: int = 1000) -> dic
     return {"kid": mean, "kid_std": std}
 
 
-@METRICS.register("is")
+@register_metric("is", reports=("is", "is_std", "is_real"), higher=("is", "is_real"),
+                 plus_minus={"is": "is_std"}, needs_images=True, needs_classifier=True)
 def inception_score(ctx: EvalContext, *, splits: int = 10) -> dict[str, float]:
     """Inception Score (Salimans et al. 2016) under the feature network's classifier; `is_real` is the data's own."""
     mean, std = inception_score_from_logits(ctx.fake_logits(), splits=splits, seed=ctx.seed)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_runner.errors import UserError
-from gan_runner.metrics.features import FeatureSpace
+from gan_runner.metrics.space import FeatureSpace
 
 
 class InceptionFeatures(nn.Module):

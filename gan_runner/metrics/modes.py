@@ -20,9 +20,10 @@ import torch
 from gan_runner.data import toy_modes
 from gan_runner.errors import UserError
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import register_metric
 
 PROTOCOL_SAMPLES = 2500
+TOY_DATASETS = ("ring8", "grid25")
 STD_THRESHOLD = 3.0
 
 
@@ -52,7 +53,8 @@ def kl_to_uniform(counts: torch.Tensor) -> float:
     return float((p * (p * len(counts)).log()).sum())
 
 
-@METRICS.register("modes")
+@register_metric("modes", reports=("modes", "modes_total", "hq_percent", "reverse_kl"), higher=("modes", "hq_percent"),
+                 datasets=TOY_DATASETS, dataset_hint=f"a 2D mixture dataset ({', '.join(TOY_DATASETS)})")
 def modes(ctx: EvalContext, *, num_samples: int = PROTOCOL_SAMPLES, min_count: int = 1) -> dict[str, float]:
     """Mode coverage of a ring8/grid25 generator on its first 2,500 samples."""
     name = ctx.real.spec.name

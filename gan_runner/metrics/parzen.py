@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from gan_runner.data import build_dataset
 from gan_runner.errors import UserError
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import register_metric
 
 SIGMAS = torch.logspace(-1, 0, 10, dtype=torch.float64)  # the paper code's cross-validation grid
 CHUNK = 500  # test points per block: (500, 10000) float64 distances = 40 MB
@@ -111,7 +111,8 @@ def parzen_data(ctx: EvalContext, num_samples: int) -> tuple[torch.Tensor, torch
     return _unit(val).flatten(1), _unit(test).flatten(1), fake.flatten(1), note
 
 
-@METRICS.register("parzen")
+@register_metric("parzen", reports=("parzen_ll", "parzen_se", "parzen_sigma"), higher=("parzen_ll",),
+                 plus_minus={"parzen_ll": "parzen_se"}, needs_images=True, uses_mnist_test=True)
 def parzen(ctx: EvalContext, *, num_samples: int = 10_000) -> dict[str, float]:
     """Parzen-window test log-likelihood in nats, with standard error and the chosen sigma."""
     if not ctx.real.spec.is_image:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import register_metric
 
 CHUNK = 1000  # query rows per distance block: (1000, 10000) float64 = 80 MB
 
@@ -63,14 +63,15 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tupl
     return float(density), float(coverage)
 
 
-@METRICS.register("pr")
+@register_metric("pr", reports=("precision", "recall"), higher=("precision", "recall"), needs_features=True)
 def improved_precision_recall(ctx: EvalContext, *, k: int = 3) -> dict[str, float]:
     """Improved precision/recall on the feature space, k=3 as in the paper."""
     p, r = precision_recall(ctx.real_features(), ctx.fake_features(), k)
     return {"precision": p, "recall": r}
 
 
-@METRICS.register("dc")
+@register_metric("dc", reports=("density", "coverage"), higher=("density", "coverage"), main="coverage",
+                 needs_features=True)
 def density_and_coverage(ctx: EvalContext, *, k: int = 5) -> dict[str, float]:
     """Density/coverage on the feature space, k=5 as in the paper."""
     d, c = density_coverage(ctx.real_features(), ctx.fake_features(), k)

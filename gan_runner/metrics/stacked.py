@@ -26,10 +26,11 @@ from gan_runner.data import build_dataset
 from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.data.stacked import NUM_CHANNELS, NUM_MODES, source_config
 from gan_runner.errors import UserError
+from gan_runner.metrics.classifier import FEATURE_DIM, load_or_train
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.features import FEATURE_DIM, FeatureSpace, load_or_train
 from gan_runner.metrics.modes import kl_to_uniform
-from gan_runner.metrics.registry import METRICS
+from gan_runner.metrics.registry import register_metric
+from gan_runner.metrics.space import FeatureSpace
 from gan_runner.progress import ProgressFn, no_progress
 
 PROTOCOL_SAMPLES = 26_000
@@ -72,7 +73,8 @@ def stacked_mode_stats(modes: torch.Tensor) -> dict[str, float]:
     return {"stacked_modes": float((counts > 0).sum()), "stacked_kl": kl_to_uniform(counts)}
 
 
-@METRICS.register("stacked_modes")
+@register_metric("stacked_modes", reports=("stacked_modes", "stacked_kl", "stacked_digit_acc"), higher=("stacked_modes",),
+                 needs_images=True, needs_labels=True, datasets=(STACKED,), dataset_hint=f"dataset={STACKED} (three stacked digits)")
 def stacked_modes(ctx: EvalContext) -> dict[str, float]:
     """Digit triples (of 1,000) covered by the generated samples and the KL of their histogram to uniform."""
     if ctx.real.spec.name != STACKED:

@@ -8,29 +8,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import torch
 
 from gan_runner.errors import ConfigError
 
-#: metrics where a larger value is better; every other reported value is better smaller (fid, kid, KLs)
-#: the values each metric reports (for checking eval.best before training; unlisted metrics are not checked)
-REPORTS = {"fid": ["fid"], "kid": ["kid", "kid_std"], "is": ["is", "is_std", "is_real"], "pr": ["precision", "recall"],
-           "dc": ["density", "coverage"], "parzen": ["parzen_ll", "parzen_se", "parzen_sigma"],
-           "modes": ["modes", "modes_total", "hq_percent", "reverse_kl"], "class_acc": ["class_accuracy"],
-           "purity": ["purity"], "stacked_modes": ["stacked_modes", "stacked_kl", "stacked_digit_acc"]}
-HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "modes", "hq_percent", "class_accuracy",
-                    "purity", "stacked_modes", "parzen_ll"}
+if TYPE_CHECKING:  # the records come in through periodic_options' caller; only the type is named here
+    from gan_runner.metrics.registry import MetricRecord
 
 
-def better(metric: str, new: float, old: float | None) -> bool:
-    """Whether `new` beats `old` for `metric` (NaN never does)."""
+def better(value: str, new: float, old: float | None, higher: bool | None = None) -> bool:
+    """Whether `new` beats `old` for reported `value` (NaN never does); `higher`: its direction, else its metric's record."""
     if new != new:  # NaN
         return False
     if old is None or old != old:
         return True
-    return new > old if metric in HIGHER_IS_BETTER else new < old
+    if higher is None:
+        # Only callers that did not resolve the direction up front land here; importing the metrics here (not at
+        # the top) keeps the trainer, which imports this module, free of the metric modules and what they import.
+        from gan_runner.metrics.registry import higher_is_better  # the package's import registers every record
+
+        higher = higher_is_better(value)
+    return new > old if higher else new < old
 
 
 @dataclass
@@ -41,10 +41,12 @@ class PeriodicEvalOptions:
     metrics: list[str]
     num: int
     best: str | None  # reported value that picks checkpoints/best.pt (None: no best.pt)
+    higher_is_better: bool | None = None  # best's direction, from its metric's record (None: look it up)
 
 
 def periodic_options(every: Any, ecfg: Mapping[str, Any], default_metrics: list[str],
-                     check: Callable[[list[str]], list[str]]) -> PeriodicEvalOptions:
+                     check: Callable[[list[str]], list[str]],
+                     record: Callable[[str], MetricRecord]) -> PeriodicEvalOptions:
     """Validate trainer.eval_every and eval.periodic/periodic_num/best (one clear line for each bad value)."""
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         raise ConfigError(f"trainer.eval_every must be an integer >= 0 (0 = off), got {every!r}")
@@ -57,13 +59,13 @@ def periodic_options(every: Any, ecfg: Mapping[str, Any], default_metrics: list[
     if every and not metrics:
         raise ConfigError("trainer.eval_every is on but no metric applies to this run: set eval.periodic, e.g. [fid]")
     if best == "auto":
-        best = None if not metrics else {"pr": "precision", "dc": "coverage", "parzen": "parzen_ll",
-                                         "class_acc": "class_accuracy"}.get(metrics[0], metrics[0])
+        best = None if not metrics else record(metrics[0]).main_value
     best = None if best in (None, "none") else str(best)
-    reported = [v for m in metrics for v in REPORTS.get(m, [])]
-    if every and best is not None and all(m in REPORTS for m in metrics) and best not in reported:
+    reported = [v for m in metrics for v in record(m).reports]
+    if every and best is not None and best not in reported:
         raise ConfigError(f"eval.best={best} is not among the reported values ({', '.join(reported)}); pick one of them")
-    return PeriodicEvalOptions(every, metrics, num, best)
+    higher = None if best is None else any(best in record(m).higher_is_better for m in metrics)
+    return PeriodicEvalOptions(every, metrics, num, best, higher)
 
 
 @dataclass
@@ -97,7 +99,7 @@ class PeriodicEval:
             if self.opts.best not in results:
                 raise ConfigError(f"eval.best={self.opts.best} is not among the reported values "
                                   f"({', '.join(sorted(results))}); pick one of them")
-            if better(self.opts.best, results[self.opts.best], self.best_value):
+            if better(self.opts.best, results[self.opts.best], self.best_value, self.opts.higher_is_better):
                 self.best_value, self.best_step, is_best = results[self.opts.best], step, True
         return results, is_best
 

@@ -1,0 +1,55 @@
+"""A feature space: turns real or generated data into features (and class logits where there is a classifier).
+
+Every metric that compares distributions (FID, KID, PR, DC) or reads class posteriors (IS) goes through
+one of these; which network sits behind it (the dataset's classifier, a label-free net, Inception,
+none for 2D points) is chosen in features.py.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_runner.progress import ProgressFn, no_progress
+
+EMBED_BATCH = 500
+
+
+def default_cache_dir() -> Path:
+    """$GAN_RUNNER_CACHE/features, else ~/.cache/gan_runner/features."""
+    root = os.environ.get("GAN_RUNNER_CACHE")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "gan_runner") / "features"
+
+
+def to_model_space(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1], as the GAN saw its data (InMemoryData.normalize)."""
+    return x.float().mul(2.0 / 255.0).sub(1.0)
+
+
+@dataclass
+class FeatureSpace:
+    """Turns generated or real data into (features (N, D) float64, logits (N, K) or None) on the CPU."""
+
+    name: str
+    net: nn.Module | None  # None: the data are their own features (2D points)
+    device: torch.device
+    info: dict[str, Any] = field(default_factory=dict)
+    has_classifier: bool = True
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor, progress: ProgressFn = no_progress, label: str = "features") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (and class logits where there is a classifier) of uint8 images or float points."""
+        if self.net is None:
+            return x.double().flatten(1), None
+        self.net.eval()
+        feats, logits = [], []
+        for i in range(0, len(x), EMBED_BATCH):
+            f, lg = self.net(to_model_space(x[i : i + EMBED_BATCH].to(self.device)))
+            feats.append(f.double().cpu())
+            logits.append(lg.double().cpu())
+            progress(label, min(i + EMBED_BATCH, len(x)), len(x))
+        return torch.cat(feats), torch.cat(logits)

@@ -1,0 +1,88 @@
+"""Evaluation wired into a run: the end-of-training metrics and trainer.eval_every's evaluator.
+
+Built once before training from explicit collaborators (model, EMA, config, data, seed, device), so the
+trainer gets a ready callable and nothing here points back at the trainer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from gan_runner.data.base import DataSpec
+from gan_runner.errors import ConfigError
+from gan_runner.generation.loading import LoadedRun
+from gan_runner.metrics.evaluate import check_metrics, evaluate_run, model_needs, parse_metric_list, why_not
+from gan_runner.metrics.registry import record
+from gan_runner.models.base import GANModel
+from gan_runner.training.ema import EMA
+from gan_runner.training.periodic_eval import PeriodicEval, periodic_options
+
+EVAL_KEYS = {"metrics", "num", "periodic", "periodic_num", "best"}
+
+
+def eval_metric_names(ecfg: Mapping[str, Any], spec: DataSpec, model: GANModel) -> list[str]:
+    """The end-of-training metrics, checked against the run before any training (one clear line if one cannot apply)."""
+    unknown = set(ecfg) - EVAL_KEYS
+    if unknown:
+        raise ConfigError(f"eval has no option '{sorted(unknown)[0]}' (options: {', '.join(sorted(EVAL_KEYS))})")
+    metrics, num = ecfg.get("metrics") or [], ecfg.get("num", 5000)
+    if not isinstance(num, int) or isinstance(num, bool) or num < 2:
+        raise ConfigError(f"eval.num must be an integer >= 2, got {num!r}")
+    if not metrics:
+        return []
+    names = parse_metric_list(",".join(str(m) for m in metrics))
+    check_metrics(names, spec, **model_needs(model))
+    return names
+
+
+class GeneratorEvaluator:
+    """gan-eval's metrics on a run's generator as it is now (EMA weights when on), no reload.
+
+    The real side (its subset, features, the feature network) depends only on the data, seed and num, so
+    it is computed at the first evaluation with a given num and reused by the later ones.
+    """
+
+    def __init__(self, model: GANModel, ema: EMA | None, config: dict[str, Any], data: Any, seed: int,
+                 device: torch.device) -> None:
+        self.model, self.ema, self.config, self.data = model, ema, config, data
+        self.seed, self.device = seed, device
+        self.reuse: dict[int, dict[str, Any]] = {}  # eval num -> real-side features kept between evaluations
+
+    def __call__(self, names: list[str], num: int, step: int) -> dict[str, float]:
+        """Evaluate `names` on `num` samples of the generator at training step `step`."""
+        now = LoadedRun(self.model, self.ema.module if self.ema else None, self.config, step)
+        results = evaluate_run(now, self.data.to("cpu"), names, num=num, seed=self.seed, device=self.device,
+                               reuse=self.reuse.setdefault(num, {})).results
+        return {k: round(float(v), 6) for k, v in results.items()}
+
+
+def build_periodic_eval(every: Any, ecfg: Mapping[str, Any], model: GANModel,
+                        evaluator: GeneratorEvaluator) -> PeriodicEval | None:
+    """trainer.eval_every's evaluator (None when off): cheap defaults (fid, or the 2D/Stacked-MNIST mode counts)."""
+    spec, kinds = model.spec, model_needs(model)
+
+    def check(names: list[str]) -> list[str]:
+        names = parse_metric_list(",".join(names))
+        check_metrics(names, spec, **kinds)
+        return names
+
+    defaults = next((c for c in (["modes"], ["stacked_modes"], ["fid"])
+                     if all(why_not(n, spec, **kinds) is None for n in c)), [])
+    opts = periodic_options(every, ecfg, defaults, check, record)
+    if not opts.every:
+        return None
+    return PeriodicEval(opts, lambda step: evaluator(opts.metrics, opts.num, step))
+
+
+def evaluate_final(evaluator: GeneratorEvaluator, names: list[str], num: int, step: int, run_dir: Path) -> dict[str, float]:
+    """gan-eval's metrics on the final generator (in memory), also written to TensorBoard as eval/NAME."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    results = evaluator(names, num, step)
+    writer = SummaryWriter(str(run_dir / "tb"))
+    for name, value in results.items():
+        writer.add_scalar(f"eval/{name}", value, step)
+    writer.close()
+    return results
