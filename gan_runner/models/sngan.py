@@ -3,15 +3,19 @@
 At 32x32 (k = 3 upsamplings, width 64): G z(128) -> dense 4x4x512 -> deconv 4x4/2 256 -> 128 -> 64 (BN, ReLU)
 -> conv 3x3 -> C, Tanh. D: conv 3x3/1 64, 4x4/2 64, 3x3/1 128, 4x4/2 128, 3x3/1 256, 4x4/2 256, 3x3/1 512,
 LeakyReLU(0.1) after each, dense -> 1. Other sizes 4 * 2^k use k stages. Meant for loss=hinge.
+`d_norm=layer` (what loss=wgan_gp asks every model for: a per-sample norm, never batch norm, under a gradient
+penalty) adds layer norm after each D conv but the first, as Kurach et al. 2019 pair SN with GP and LN.
 """
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import MinibatchStd, check_positive, dcgan_depth, packed_spec, spectral_normalize
+from gan_runner.models.blocks import MinibatchStd, check_positive, dcgan_depth, norm2d, packed_spec, spectral_normalize
 from gan_runner.registry import MODELS
 
 
@@ -33,24 +37,29 @@ class SNGenerator(nn.Module):
 
 
 class SNDiscriminator(nn.Module):
-    """D(x): pairs of (3x3 stride 1, 4x4 stride 2) convs per stage, a 3x3 conv, a dense logit; no normalization."""
+    """D(x): pairs of (3x3 stride 1, 4x4 stride 2) convs per stage, a 3x3 conv, a dense logit; layer norm optional."""
 
-    def __init__(self, spec: DataSpec, depth: int, width: int, mbstd: bool) -> None:
+    def __init__(self, spec: DataSpec, depth: int, width: int, mbstd: bool, norm: Literal["none", "layer"] = "none") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         ch_in = spec.channels
         for i in range(depth):
             ch = width * 2**i
-            layers += [nn.Conv2d(ch_in, ch, 3, 1, 1), nn.LeakyReLU(0.1, True),
-                       nn.Conv2d(ch, ch, 4, 2, 1), nn.LeakyReLU(0.1, True)]
+            layers += [nn.Conv2d(ch_in, ch, 3, 1, 1), *self._norm(norm if i else "none", ch), nn.LeakyReLU(0.1, True),
+                       nn.Conv2d(ch, ch, 4, 2, 1), *self._norm(norm, ch), nn.LeakyReLU(0.1, True)]
             ch_in = ch
         if mbstd:
             layers.append(MinibatchStd())
             ch_in += 1
         ch = width * 2**depth
-        layers += [nn.Conv2d(ch_in, ch, 3, 1, 1), nn.LeakyReLU(0.1, True), nn.Flatten()]
+        layers += [nn.Conv2d(ch_in, ch, 3, 1, 1), *self._norm(norm, ch), nn.LeakyReLU(0.1, True), nn.Flatten()]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(ch * 16, 1)
+
+    @staticmethod
+    def _norm(kind: str, ch: int) -> list[nn.Module]:
+        # no module at all without a norm (not an Identity): the layer indices, and so checkpoints, stay as before
+        return [] if kind == "none" else [norm2d(kind, ch)]  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         return DOut(self.head(self.body(x)).squeeze(1))  # (B,)
@@ -61,14 +70,15 @@ class SNGAN(GANModel):
 
 
 @MODELS.register("sngan")
-def build_sngan(spec: DataSpec, *, z_dim: int = 128, width: int = 64, pack: int = 1, mbstd: bool = False) -> GANModel:
-    """SNGAN standard CNN; `width` is D's first and G's last stage width (64 in the paper)."""
+def build_sngan(spec: DataSpec, *, z_dim: int = 128, width: int = 64, pack: int = 1, mbstd: bool = False,
+                d_norm: Literal["none", "layer"] = "none") -> GANModel:
+    """SNGAN standard CNN; `width` is D's first and G's last stage width (64 in the paper); no batch norm in D."""
     depth = dcgan_depth(spec, "sngan")
     check_positive("sngan", z_dim=z_dim, width=width)
     model = SNGAN(spec, SNGenerator(z_dim, spec, depth, width),
-                  SNDiscriminator(packed_spec(spec, pack, "sngan"), depth, width, mbstd), z_dim)
+                  SNDiscriminator(packed_spec(spec, pack, "sngan"), depth, width, mbstd, d_norm), z_dim)
     for m in model.modules():  # the SNGAN reference code's init: Xavier-uniform weights, zero biases
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):  # norms keep their (1, 0) init
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
     spectral_normalize(model.D)
