@@ -11,6 +11,7 @@ counts modes on --num 26000). Features come from a classifier trained on the run
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -20,8 +21,25 @@ from typing import Sequence
 from gan_runner.atomic import json_safe, write_json
 from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolve_device
 from gan_runner.errors import UserError
+from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
+from gan_runner.metrics.features import FEATURE_SPACES
+from gan_runner.metrics.fid_inception import WEIGHTS_FILE, read_weights
+from gan_runner.metrics.inception import check_weights_file
+from gan_runner.metrics.ref_stats import load_ref_stats, save_ref_stats
 from gan_runner.metrics.registry import plus_minus
 from gan_runner.progress import format_value
+
+FEATURE_BYTES = 2048 * 8  # per sample: the widest feature space's features in float64 (FID Inception)
+
+
+def check_fits_in_memory(num: int, shape: Sequence[int], total: int | None = None) -> None:
+    """One line before any sampling when `num` samples (uint8 images + float64 features) exceed half the RAM."""
+    total = total or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    per_sample = math.prod(shape) + FEATURE_BYTES
+    if num * per_sample > total // 2:
+        raise UserError(f"--num {num:,} needs about {num * per_sample / 2**30:.1f} GiB for the samples and their "
+                        f"features, over half of this machine's {total / 2**30:.0f} GiB; use at most "
+                        f"{total // 2 // per_sample:,}")
 
 
 def eval_json_path(target: str | Path) -> Path:
@@ -46,7 +64,6 @@ def format_table(results: dict[str, float]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
-    from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
     from gan_runner.progress import StderrProgress, no_progress
 
     if args.num < 2 or args.batch_size < 1:
@@ -55,12 +72,17 @@ def _evaluate(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     names = parse_metric_list(args.metrics) if args.metrics else None  # a typo fails before any work
     if args.inception is not None:
-        from gan_runner.metrics.inception import check_weights_file
-
         check_weights_file(args.inception)
+    if args.inception_weights is not None:
+        read_weights(args.inception_weights)  # a wrong, truncated or code-carrying file fails before sampling
+    if args.features == "inception-torchvision" and args.inception is None:
+        raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
+    if args.ref_stats is not None:
+        load_ref_stats(args.ref_stats)  # readable and well-shaped; its dimension is checked against the features
     run = load_for_cli(args.run, device)
     data = build_dataset(run.config["dataset"])
-    kinds = model_needs(run.model, inception=args.inception is not None)
+    check_fits_in_memory(args.num, data.spec.shape)
+    kinds = model_needs(run.model, inception=args.inception is not None or args.features == "inception")
     if names is None:
         names = default_metrics(data.spec, **kinds)
     check_metrics(names, data.spec, **kinds)
@@ -68,28 +90,35 @@ def _evaluate(args: argparse.Namespace) -> None:
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
     ev = evaluate_run(run, data, names, num=args.num, seed=args.seed, ema=args.ema, batch_size=args.batch_size,
                       device=device, cache_dir=cache_dir, inception=args.inception, num_real=args.num_real,
-                      data_root=args.data_root, progress=progress)
+                      data_root=args.data_root, progress=progress, features=args.features,
+                      inception_weights=args.inception_weights, ref_stats=args.ref_stats)
     ctx, results, seconds = ev.ctx, ev.results, ev.seconds
     dataset_cfg = dict(run.config["dataset"])
     seconds["total"] = round(time.perf_counter() - t_start, 3)
 
     space = ctx.space_if_built()
+    if args.save_ref_stats:
+        if space is None:
+            raise UserError("--save-ref-stats needs a feature metric (fid, kid, pr, dc) to compute the real features")
+        saved = save_ref_stats(args.save_ref_stats, ctx.real_features())
+        ctx.notes["ref_stats"] = f"wrote mu/sigma of {ctx.num_real_used()} real images ({space.tag}) to {saved}"
     record = {
         "target": str(args.run), "step": run.step, "ema": bool(args.ema and run.ema_G is not None),
         "num": ev.num, "num_real": ctx.num_real_used(),
         "seed": args.seed, "device": str(device), "model": run.config.get("model", {}).get("name"),
         "dataset": dataset_cfg, "metrics_requested": names, "metrics": results,
-        "feature_space": None if space is None else {"name": space.name, **space.info},
+        "feature_space": None if space is None else {"name": space.name, **space.info, "tag": space.tag},
         "notes": ctx.notes, "seconds": seconds,
     }
     out = Path(args.json) if args.json else eval_json_path(args.run)
     write_json(out, json_safe(record))
     print(format_table(results))
     if space is not None and "heldout_accuracy" in space.info:
-        print(f"features: {space.name}, held-out accuracy {100 * space.info['heldout_accuracy']:.1f}% "
+        task = space.info.get("heldout_task", "classification")
+        print(f"features: {space.name} [{space.tag}], held-out {task} accuracy {100 * space.info['heldout_accuracy']:.1f}% "
               f"({space.info['heldout_size']} images); cache {space.info['cache']}")
     elif space is not None:
-        print(f"features: {space.name}")
+        print(f"features: {space.name} [{space.tag}]")
     for name, note in ctx.notes.items():
         print(f"{name}: {note}")
     print(f"{ev.num} samples, step {run.step}, {'EMA' if record['ema'] else 'raw'} generator, "
@@ -104,7 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=10_000, help="generated samples (default 10000)")
     p.add_argument("--num-real", type=int, help="real samples for fid/kid/is/pr/dc (default: --num, at most the dataset)")
     p.add_argument("--cache-dir", help="feature-net cache (default $GAN_RUNNER_CACHE/features or ~/.cache/gan_runner/features)")
-    p.add_argument("--inception", metavar="PATH", help="local torchvision inception_v3 state_dict: Inception features instead")
+    p.add_argument("--features", default="auto", choices=FEATURE_SPACES,
+                   help="feature space: auto (the dataset's classifier if labeled, else the label-free net; points for "
+                        "2D data), inception (the literature's FID Inception, torch-fidelity), label-free, classifier, "
+                        "inception-torchvision (torchvision's ImageNet model, with --inception)")
+    p.add_argument("--inception-weights", metavar="PATH",
+                   help=f"local {WEIGHTS_FILE} for --features inception (default: the torch hub cache, downloaded once)")
+    p.add_argument("--inception", metavar="PATH",
+                   help="local torchvision inception_v3 state_dict: torchvision's ImageNet features (not the FID network)")
+    p.add_argument("--ref-stats", metavar="NPZ", help="FID against these mu/sigma (pytorch-fid npz) instead of the run's data")
+    p.add_argument("--save-ref-stats", metavar="NPZ", help="write the real side's mu/sigma (pytorch-fid npz format) here")
     p.add_argument("--data-root", default=os.environ.get("GAN_RUNNER_DATA"),
                    help="where MNIST/raw/t10k-* live for Parzen (default $GAN_RUNNER_DATA, the run's dataset.root, ./data)")
     p.add_argument("--json", help="write the results here instead of RUN_DIR/eval.json")

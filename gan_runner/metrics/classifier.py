@@ -140,7 +140,8 @@ def load_or_train(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_dir:
         trained = True
     train_idx, hold_idx = heldout_split(len(data))
     info = {"kind": "classifier", "heldout_accuracy": acc, "train_size": len(train_idx), "heldout_size": len(hold_idx),
-            "cache": str(path), "trained_now": trained, "feature_dim": FEATURE_DIM}
+            "cache": str(path), "trained_now": trained, "feature_dim": FEATURE_DIM,
+            "tag": f"{data.spec.name}-clf"}
     return FeatureSpace(f"classifier({data.spec.name})", net.to(device).eval(), device, info)
 
 

@@ -25,6 +25,7 @@ class EvalContext:
     seed: int = 0
     num_real: int | None = None  # real samples to compare with (default: as many as generated, at most all)
     data_root: str | None = None  # where MNIST's official test split may live (Parzen)
+    ref_stats: str | None = None  # an npz of (mu, sigma): FID against these instead of the real subset
     progress: ProgressFn = no_progress
     notes: dict[str, str] = field(default_factory=dict)  # metrics explain their choices here (-> eval.json)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -11,7 +11,7 @@ from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.sampling import generate
 from gan_runner.metrics.context import EvalContext
-from gan_runner.metrics.features import dataset_classifier, feature_space_for
+from gan_runner.metrics.features import dataset_classifier, feature_space_for, resolve_features
 from gan_runner.metrics.registry import METRICS, record
 from gan_runner.metrics.space import default_cache_dir
 from gan_runner.progress import no_progress
@@ -48,11 +48,10 @@ def why_not(name: str, spec: DataSpec, *, conditional: bool, infogan: bool, ince
         return f"metric '{name}' needs a classifier; dataset '{spec.name}' is 2D points"
     if r.needs_images and not spec.is_image:
         return f"metric '{name}' needs images; dataset '{spec.name}' is 2D points"
-    if r.needs_features and spec.is_image and not (labeled or inception):
-        return (f"metric '{name}' needs features: dataset '{spec.name}' has no labels to train the feature network on; "
-                "give --inception PATH (local torchvision inception_v3 weights)")
+    # needs_features always holds: unlabeled images get the label-free feature net (label_free.py)
     if r.needs_classifier and not (labeled or inception):
-        return f"metric '{name}' needs a classifier: dataset '{spec.name}' has no labels; give --inception PATH"
+        return (f"metric '{name}' needs a classifier: dataset '{spec.name}' has no labels; give --features inception "
+                "(the FID Inception) or --inception PATH")
     if r.needs_labels and not labeled:
         return f"metric '{name}' needs a labeled dataset to train a classifier on; '{spec.name}' has no labels"
     if r.needs_conditional and not conditional:
@@ -93,6 +92,12 @@ def run_metrics(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], d
     return results, seconds
 
 
+def tag_results(results: dict[str, float], names: list[str], tag: str) -> dict[str, float]:
+    """Name the feature space in the keys of the values computed in it: {'fid': x} -> {'fid[inception]': x}."""
+    in_space = {v for n in names if record(n).needs_features or record(n).needs_classifier for v in record(n).reports}
+    return {(f"{k}[{tag}]" if k in in_space else k): v for k, v in results.items()}
+
+
 @dataclass
 class Evaluation:
     """The outcome of evaluating a generator: results, seconds per stage, the context (notes, feature space)."""
@@ -106,11 +111,14 @@ class Evaluation:
 def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int = 0, ema: bool = True,
                  batch_size: int = 500, device: Any = "cpu", cache_dir: Path | None = None, inception: str | None = None,
                  num_real: int | None = None, data_root: str | None = None, progress: Any = None,
-                 reuse: dict[str, Any] | None = None) -> Evaluation:
+                 reuse: dict[str, Any] | None = None, features: str = "auto",
+                 inception_weights: str | None = None, ref_stats: str | None = None) -> Evaluation:
     """Sample `num` images from a loaded run and compute `names` against its dataset (gan-eval and end-of-training eval).
 
     `reuse`: a dict kept by the caller across evaluations of the same data, seed and num (periodic evaluation):
     what it holds is used, and the real side computed here (`EvalContext.reusable`) is added to it.
+    `features`: a feature space of features.FEATURE_SPACES; any but 'auto' tags the values computed in it
+    ('fid[inception]'), so they never share a column with the run's default space.
     """
     progress = progress or no_progress
     cache_dir = cache_dir or default_cache_dir()
@@ -119,13 +127,15 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
     fake = generate(run, num, ema=ema, seed=seed, batch_size=batch_size, progress=progress)
     seconds["sampling"] = round(time.perf_counter() - t0, 3)
     dataset_cfg = dict(run.config["dataset"])
+    chosen = resolve_features(data.spec, features, inception)
     ctx = EvalContext(
         real=data, fake=fake, dataset_cfg=dataset_cfg,
         space_factory=lambda: feature_space_for(data, dataset_cfg, cache_dir=cache_dir, inception=inception,
-                                                device=device, progress=progress),
+                                                device=device, progress=progress, features=chosen,
+                                                inception_weights=inception_weights),
         classifier_factory=(lambda: dataset_classifier(data, dataset_cfg, cache_dir, device=device, progress=progress))
-        if inception else None,
-        seed=seed, num_real=num_real, data_root=data_root, progress=progress,
+        if chosen != "classifier" else None,
+        seed=seed, num_real=num_real, data_root=data_root, progress=progress, ref_stats=ref_stats,
     )
     ctx._memo.update(reuse or {})
     if any(record(n).needs_features or record(n).needs_classifier for n in names):
@@ -136,6 +146,9 @@ def evaluate_run(run: Any, data: Any, names: list[str], *, num: int, seed: int =
         ctx.real_features(), ctx.fake_features()
         seconds["features"] = round(time.perf_counter() - t0, 3)
     results, metric_seconds = run_metrics(ctx, names)
+    space = ctx.space_if_built()
+    if features != "auto" and space is not None:
+        results = tag_results(results, names, space.tag)
     seconds.update(metric_seconds)
     if reuse is not None:
         reuse.update(ctx.reusable())

@@ -1,4 +1,4 @@
-"""Which feature space an evaluation uses: the dataset's cached classifier, Inception, or raw 2D points."""
+"""Which feature space an evaluation uses: the dataset's classifier, the label-free net, an Inception, or 2D points."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +6,13 @@ from typing import Any, Mapping
 
 import torch
 
-from gan_runner.data.base import InMemoryData
+from gan_runner.data.base import DataSpec, InMemoryData
 from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import DataError, UserError
 from gan_runner.metrics.classifier import load_or_train
+from gan_runner.metrics.fid_inception import fid_inception_space
 from gan_runner.metrics.inception import inception_space
+from gan_runner.metrics.label_free import label_free_space
 from gan_runner.metrics.space import FeatureSpace, default_cache_dir
 from gan_runner.metrics.stacked import stacked_space
 from gan_runner.progress import ProgressFn, no_progress
@@ -26,21 +28,45 @@ def dataset_classifier(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache
 
 def point_space() -> FeatureSpace:
     """2D toy data are their own features (FID/PR on coordinates); there is no classifier."""
-    return FeatureSpace("points", None, torch.device("cpu"), {"kind": "raw coordinates"}, has_classifier=False)
+    return FeatureSpace("points", None, torch.device("cpu"), {"kind": "raw coordinates", "tag": "points"},
+                        has_classifier=False)
+
+
+FEATURE_SPACES = ("auto", "classifier", "label-free", "inception", "inception-torchvision", "points")
+
+
+def resolve_features(spec: DataSpec, features: str = "auto", inception: str | Path | None = None) -> str:
+    """The feature space 'auto' means for this data (or `features` itself, checked)."""
+    if features not in FEATURE_SPACES:
+        raise UserError(f"unknown feature space '{features}' (known: {', '.join(FEATURE_SPACES)})")
+    if features != "auto":
+        return features
+    if inception is not None:
+        return "inception-torchvision"
+    return "points" if not spec.is_image else "classifier" if spec.num_classes else "label-free"
 
 
 def feature_space_for(data: InMemoryData, dataset_cfg: Mapping[str, Any], *, cache_dir: Path | None = None,
                       inception: str | Path | None = None, device: torch.device | str = "cpu",
-                      progress: ProgressFn = no_progress) -> FeatureSpace:
-    """InceptionV3 when weights are given, raw points for 2D data, else the dataset's cached classifier (dataset_classifier)."""
-    if inception is not None:
-        if not data.spec.is_image:
-            raise UserError(f"--inception needs image data; dataset '{data.spec.name}' is 2D points")
-        return inception_space(inception, device)
-    if not data.spec.is_image:
+                      progress: ProgressFn = no_progress, features: str = "auto",
+                      inception_weights: str | Path | None = None) -> FeatureSpace:
+    """The feature space asked for; 'auto': torchvision Inception if --inception is given, raw points for 2D data,
+    the dataset's cached classifier where it has labels, else the label-free rotation net."""
+    features = resolve_features(data.spec, features, inception)
+    if features != "points" and not data.spec.is_image:
+        raise UserError(f"--features {features} needs image data; dataset '{data.spec.name}' is 2D points")
+    if features == "points":
         return point_space()
+    if features == "inception":
+        return fid_inception_space(inception_weights, device)
+    if features == "inception-torchvision":
+        if inception is None:
+            raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
+        return inception_space(inception, device)
+    cache_dir = cache_dir or default_cache_dir()
     try:
-        return dataset_classifier(data, dataset_cfg, cache_dir or default_cache_dir(), device=device, progress=progress)
+        if features == "label-free":
+            return label_free_space(data, dataset_cfg, cache_dir, device=device, progress=progress)
+        return dataset_classifier(data, dataset_cfg, cache_dir, device=device, progress=progress)
     except OSError as e:  # e.g. a read-only or full cache dir
-        raise DataError(f"feature-net cache {cache_dir or default_cache_dir()} is not writable ({e}); "
-                        "set --cache-dir or GAN_RUNNER_CACHE") from e
+        raise DataError(f"feature-net cache {cache_dir} is not writable ({e}); set --cache-dir or GAN_RUNNER_CACHE") from e

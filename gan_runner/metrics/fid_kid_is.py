@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from gan_runner.metrics.context import EvalContext
+from gan_runner.metrics.frechet import frechet_from_stats, mean_cov
+from gan_runner.metrics.ref_stats import load_ref_stats
 from gan_runner.metrics.registry import register_metric
 
 #: torchmetrics all-gathers metric states across torch.distributed ranks on compute(); our evaluations run on
@@ -77,7 +79,15 @@ def inception_score_from_logits(logits: torch.Tensor, *, splits: int = 10, seed:
 
 @register_metric("fid", reports=("fid",), needs_features=True)
 def fid(ctx: EvalContext) -> dict[str, float]:
-    """Fréchet distance between Gaussians fitted to real and generated features (Heusel et al. 2017)."""
+    """Fréchet distance between Gaussians fitted to real and generated features (Heusel et al. 2017).
+
+    With ctx.ref_stats, the real side is that file's (mu, sigma) instead (published statistics).
+    """
+    if ctx.ref_stats is not None:
+        fake = ctx.fake_features()
+        mu, sigma = load_ref_stats(ctx.ref_stats, fake.shape[1])
+        ctx.notes["fid"] = f"against reference statistics {ctx.ref_stats}"
+        return {"fid": frechet_from_stats(*mean_cov(fake), mu, sigma)}
     return {"fid": fid_from_features(ctx.real_features(), ctx.fake_features())}
 
 

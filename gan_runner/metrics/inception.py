@@ -1,7 +1,9 @@
-"""InceptionV3 features from a user-supplied weights file (torchvision's inception_v3 state_dict); never downloads.
+"""torchvision's ImageNet InceptionV3 from a user-supplied weights file (`--inception PATH`); never downloads.
 
-With these, FID/KID/IS are the literature's numbers (2048-d pool features, 1000-way softmax), up to
-the known differences between torchvision's port and the TF graph the original FID code used.
+This is NOT the network of the literature's FID: torchvision's weights were trained again on ImageNet
+(1000 classes), its pools differ from the 2015 TF graph (count_include_pad, the last block's max pool),
+and pytorch-fid warns that it gives different numbers. Its results are tagged `inception-torchvision`;
+the literature's FID network is `--features inception` (fid_inception.py).
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from torch import nn
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.space import FeatureSpace
+
+TAG = "inception-torchvision"
 
 
 class InceptionFeatures(nn.Module):
@@ -76,4 +80,5 @@ def inception_space(path: str | Path, device: torch.device | str = "cpu") -> Fea
     """A FeatureSpace over InceptionV3 pool3 features and logits."""
     device = torch.device(device)
     net = load_inception(path).to(device)
-    return FeatureSpace("inception_v3", net, device, {"kind": "inception_v3", "weights": str(Path(path).expanduser())})
+    return FeatureSpace("inception_v3 (torchvision)", net, device, {"kind": "torchvision ImageNet inception_v3 (not the FID network)",
+                                                          "weights": str(Path(path).expanduser()), "tag": TAG})

@@ -40,6 +40,11 @@ class FeatureSpace:
     info: dict[str, Any] = field(default_factory=dict)
     has_classifier: bool = True
 
+    @property
+    def tag(self) -> str:
+        """Short name of the space for result keys and tables: 'inception', 'mnist_5k-clf', 'points', ..."""
+        return str(self.info.get("tag", self.name))
+
     @torch.no_grad()
     def embed(self, x: torch.Tensor, progress: ProgressFn = no_progress, label: str = "features") -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features (and class logits where there is a classifier) of uint8 images or float points."""
@@ -48,7 +53,9 @@ class FeatureSpace:
         self.net.eval()
         feats, logits = [], []
         for i in range(0, len(x), EMBED_BATCH):
-            f, lg = self.net(to_model_space(x[i : i + EMBED_BATCH].to(self.device)))
+            xb = x[i : i + EMBED_BATCH].to(self.device)
+            # a library network that does its own preprocessing (the FID Inception) gets the uint8 images as they are
+            f, lg = self.net(xb if getattr(self.net, "takes_uint8", False) else to_model_space(xb))
             feats.append(f.double().cpu())
             logits.append(lg.double().cpu())
             progress(label, min(i + EMBED_BATCH, len(x)), len(x))

@@ -61,7 +61,8 @@ def stacked_space(dataset_cfg: Mapping[str, Any], cache_dir: Path, *, device: to
     digit_space = load_or_train(build_dataset(source), source, cache_dir, device=device, progress=progress)
     assert digit_space.net is not None
     info = {**digit_space.info, "kind": "digit classifier per channel", "source": source["name"],
-            "feature_dim": NUM_CHANNELS * FEATURE_DIM}
+            "feature_dim": NUM_CHANNELS * FEATURE_DIM,
+            "tag": f"{source['name']}-clf-per-channel"}
     net = ChannelwiseDigitNet(digit_space.net).to(digit_space.device).eval()
     return FeatureSpace(f"classifier({source['name']}) per channel", net, digit_space.device, info)
 
