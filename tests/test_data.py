@@ -20,6 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw"
 
 
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prepared image folders go to a temp cache, never the user's ~/.cache."""
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="module")
 def mnist5k() -> InMemoryData:
     return DATASETS.build("mnist_5k")
@@ -307,6 +313,7 @@ def test_dataset_yaml_writes_out_builder_defaults(path: Path) -> None:
     cfg = OmegaConf.to_container(OmegaConf.load(path))
     assert isinstance(cfg, dict) and cfg.pop("name") == path.stem
     assert isinstance(cfg.pop("batch_size"), int)
+    assert cfg.pop("placement", "auto") == "auto" and cfg.pop("xflip", False) is False  # runner keys, off by default
     options = DATASETS.options(path.stem)
     assert set(cfg) == set(options)
     assert cfg == {k: p.default for k, p in options.items()}

@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from gan_runner.data import images, stacked, toy  # noqa: F401  (imported so their builders register)
 from gan_runner.data.base import BatchStream, DataSpec, InMemoryData, to_uint8_images
+from gan_runner.data.placement import build_stream
 from gan_runner.data.toy import mode_centers, toy_modes
 from gan_runner.errors import ConfigError
 from gan_runner.registry import DATASETS
@@ -14,13 +15,14 @@ __all__ = [
     "DataSpec",
     "InMemoryData",
     "build_dataset",
+    "build_stream",
     "mode_centers",
     "to_uint8_images",
     "toy_modes",
 ]
 
-# Keys of a dataset config that the runner uses itself, not options of the builder.
-_RUNNER_KEYS = ("name", "batch_size")
+# Keys of a dataset config that the runner uses itself (batch stream, placement), not options of the builder.
+_RUNNER_KEYS = ("name", "batch_size", "placement", "xflip")
 
 
 def build_dataset(cfg: Mapping[str, Any]) -> InMemoryData:

@@ -21,7 +21,6 @@ from gan_runner.errors import ConfigError, DataError
 from gan_runner.registry import DATASETS
 
 Split = Literal["train", "test"]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
 _RESIZE_CHUNK = 1024  # images per interpolate call: bounds the float copy's memory
 # Reading/decoding errors a user's files or network can cause (URLError is an OSError).
 _READ_ERRORS = (OSError, ValueError, EOFError, zlib.error, struct.error, RuntimeError)
@@ -195,62 +194,38 @@ def cifar10(
 # ---------------------------------------------------------------- a folder of image files
 
 
-def _list_images(root: Path) -> list[Path]:
-    """Image files under root, recursively, sorted; hidden files/folders skipped (e.g. macOS '._x.jpg')."""
-    files = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not any(p.startswith(".") for p in rel.parts):
-            files.append(path)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _load_square(path: Path, mode: str, image_size: int) -> torch.Tensor:
-    """One image file -> uint8 (C, image_size, image_size): converted, center-cropped, resized."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert(mode)  # also forces the full decode, so truncated files fail here
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"dataset 'image_folder': cannot read image {path} ({e}); remove or replace the file") from e
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
-    x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(side, side, len(mode))
-    return resize_images(x.permute(2, 0, 1).unsqueeze(0), image_size)[0]
+def _folder_options(name: str, image_size: int, channels: int, crop: str, workers: int | None) -> None:
+    _check_image_size(name, image_size, 64)
+    if channels not in (1, 3):
+        raise ConfigError(f"dataset '{name}': channels must be 1 or 3, got {channels}; set dataset.channels=3")
+    if crop not in ("center", "none"):
+        raise ConfigError(f"dataset '{name}': crop must be center or none, got {crop!r}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"dataset '{name}': workers must be >= 1 or null (all cores), got {workers}")
 
 
 @DATASETS.register("image_folder")
-def image_folder(*, root: str | None = None, image_size: int = 64, channels: int = 3) -> InMemoryData:
-    """Every image under root; immediate subfolders (sorted) are classes, loose files are unlabeled."""
+def image_folder(*, root: str | None = None, image_size: int = 64, channels: int = 3,
+                 crop: Literal["center", "none"] = "center", workers: int | None = None) -> InMemoryData:
+    """Every image under root, prepared once into the cache (gan_runner.data.prepare) and memory-mapped.
+
+    Immediate subfolders (sorted) are classes, loose files are unlabeled, a dataset.json gives labels.
+    """
     if root is None:
         raise ConfigError("dataset 'image_folder' needs dataset.root=PATH (a folder of images)")
-    _check_image_size("image_folder", image_size, 64)
-    if channels not in (1, 3):
-        raise ConfigError(f"dataset 'image_folder': channels must be 1 or 3, got {channels}; set dataset.channels=3")
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise DataError(f"dataset 'image_folder': {base} is not a folder; set dataset.root to a folder of images")
-    files = _list_images(base)
-    if not files:
-        raise DataError(
-            f"dataset 'image_folder': no image files ({', '.join(IMAGE_SUFFIXES)}) under {base}; "
-            f"add images there or point dataset.root elsewhere"
-        )
-    loose = [f for f in files if f.parent == base]
-    if loose and len(loose) < len(files):
-        raise DataError(
-            f"dataset 'image_folder': {base} holds both loose images (e.g. {loose[0].name}) and class subfolders; "
-            f"move the loose images into a subfolder, or all images out of the subfolders for unlabeled data"
-        )
-    mode = "L" if channels == 1 else "RGB"
-    x = torch.stack([_load_square(f, mode, image_size) for f in files])  # (N, C, S, S)
-    if loose:
-        return _image_data("image_folder", x, None, None)
-    class_of = [f.relative_to(base).parts[0] for f in files]
-    classes = sorted(set(class_of))
-    index = {c: i for i, c in enumerate(classes)}
-    y = torch.tensor([index[c] for c in class_of], dtype=torch.int64)
-    return _image_data("image_folder", x, y, len(classes))
+    _folder_options("image_folder", image_size, channels, crop, workers)
+    from gan_runner.data.cache import open_prepared
+    from gan_runner.data.prepare import prepare_folder
+
+    folder = prepare_folder(root, image_size=image_size, channels=channels, crop=crop, workers=workers)
+    return open_prepared(folder, "image_folder")
+
+
+@DATASETS.register("prepared")
+def prepared(*, root: str | None = None) -> InMemoryData:
+    """A folder written by gan-prepare (images.u8 + meta.json), memory-mapped: starts in well under a second."""
+    if root is None:
+        raise ConfigError("dataset 'prepared' needs dataset.root=DIR (a folder made by gan-prepare SRC --out DIR)")
+    from gan_runner.data.cache import open_prepared
+
+    return open_prepared(Path(root).expanduser(), "prepared")

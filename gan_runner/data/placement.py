@@ -1,0 +1,76 @@
+"""Where a dataset lives while training (`dataset.placement`) and the batch stream built for it.
+
+device  the whole uint8 array on the training device (today's path: a batch is one index gather there)
+host    the array in (pinned) host RAM; batches gathered there and copied non-blocking, one ahead
+stream  the array stays a memory map of the prepared file; batches gathered from it, two ahead
+auto    device if the array fits DEVICE_BUDGET of free device memory (CUDA) or HOST_BUDGET of
+        available RAM (CPU, where host RAM is the device); else host if it fits HOST_BUDGET; else stream
+Every placement draws the same indices and flips from the stream's generator, so batches are identical.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Literal, Mapping
+
+import torch
+
+from gan_runner.data.base import BatchStream, InMemoryData
+from gan_runner.errors import ConfigError
+
+Placement = Literal["auto", "device", "host", "stream"]
+PLACEMENTS = ("auto", "device", "host", "stream")
+DEVICE_BUDGET = 0.5  # of free GPU memory: the rest is left for the model, activations and the allocator
+HOST_BUDGET = 0.5  # of available RAM: other processes (and a sweep's other jobs) need the rest
+
+
+def available_ram() -> int:
+    """Bytes of RAM available now (MemAvailable), or the physical total where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def resolve_placement(placement: str, nbytes: int, device: torch.device) -> str:
+    """The concrete placement for `auto` (budgets in the module docstring); others pass through checked."""
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"dataset.placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    if placement != "auto":
+        return placement
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if nbytes <= DEVICE_BUDGET * free:
+            return "device"
+        return "host" if nbytes <= HOST_BUDGET * available_ram() else "stream"
+    return "device" if nbytes <= HOST_BUDGET * available_ram() else "stream"
+
+
+def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, seed: int, ranks: Any,
+                 device: torch.device, channels_last: bool = False) -> BatchStream:
+    """The training batch stream for `data` placed as dcfg['placement'] says, with dcfg['xflip'] flips."""
+    xflip = dcfg.get("xflip", False)
+    if not isinstance(xflip, bool):
+        raise ConfigError(f"dataset.xflip must be true or false, got {xflip!r}")
+    if xflip and not data.spec.is_image:
+        raise ConfigError(f"dataset.xflip=true needs images; dataset '{data.spec.name}' holds vectors")
+    nbytes = data.x.numel() * data.x.element_size()
+    placement = resolve_placement(str(dcfg.get("placement", "auto")), nbytes, torch.device(device))
+    rank, world = getattr(ranks, "rank", 0), getattr(ranks, "world_size", 1)
+    if placement == "device":
+        x = data.x.clone() if data.mapped and torch.device(device).type == "cpu" else data.x  # resident, not paged
+        if channels_last and data.spec.is_image:
+            x = x.contiguous(memory_format=torch.channels_last)  # NHWC: oneDNN/cuDNN's fastest layout
+        placed = InMemoryData(x, data.y, data.spec).to(device)
+        return BatchStream(placed, batch_size, seed, rank, world, xflip=xflip)
+    if placement == "host":
+        x = data.x.clone() if data.mapped else data.x.cpu()
+        if torch.device(device).type == "cuda":
+            x = x.pin_memory()
+        host = InMemoryData(x, None if data.y is None else data.y.cpu(), data.spec)
+        return BatchStream(host, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=1)
+    mapped = data if data.x.device.type == "cpu" else data.to("cpu")
+    return BatchStream(mapped, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=2)

@@ -1,0 +1,154 @@
+"""Prepare a folder of images once: decode in worker processes, stream into a prepared folder, cache by key.
+
+The key hashes (relative path, size, mtime) of every file, the labels file, image size, channels
+and crop, so any added, removed or modified file gives a new key. Memory stays near one chunk of
+images per worker: chunks are written to the preallocated file in order as they arrive.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+import numpy as np
+
+from gan_runner.data.cache import PreparedWriter, default_cache_dir, read_meta, storage_error
+from gan_runner.data.decode import BadImage, Crop, load_image
+from gan_runner.data.sources import FolderSource, scan_folder
+from gan_runner.errors import DataError
+
+CHUNK = 256  # images per task: big enough to amortize IPC, small enough to bound memory (64x64x3: 3 MB)
+
+
+def source_key(src: FolderSource, image_size: int, channels: int, crop: Crop) -> str:
+    """A hex digest of everything the prepared pixels and labels depend on."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"v": 1, "size": image_size, "channels": channels, "crop": crop}).encode())
+    for f in [*src.files, src.root / "dataset.json"]:
+        try:
+            st = f.stat()
+        except OSError:
+            continue  # no dataset.json
+        h.update(f"{f.relative_to(src.root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one decode per process: the processes are the parallelism
+
+
+def _decode_chunk(args: tuple[list[str], int, int, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode a chunk: uint8 (k, C, S, S) of the readable files, and (index in chunk, reason) of the others."""
+    import torch
+
+    paths, size, channels, crop = args
+    good, bad = [], []
+    for i, p in enumerate(paths):
+        try:
+            good.append(load_image(Path(p), size, channels, crop))  # type: ignore[arg-type]
+        except BadImage as e:
+            bad.append((i, str(e)))
+    arr = torch.stack(good).numpy() if good else np.empty((0, channels, size, size), np.uint8)
+    return arr, bad
+
+
+class PrepProgress:
+    """'preparing: 5120/20000 (26%), 830 img/s, ETA 0:18' on stderr, at most every `interval` seconds."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, interval: float = 2.0) -> None:
+        self.total, self.stream, self.interval = total, stream or sys.stderr, interval
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        from gan_runner.progress import format_duration
+
+        now = time.monotonic()
+        if done < self.total and now - self.last < self.interval:
+            return
+        self.last = now
+        rate = done / max(now - self.t0, 1e-9)
+        eta = format_duration((self.total - done) / rate) if rate > 0 else "?"
+        self.stream.write(f"preparing: {done}/{self.total} ({100 * done / max(self.total, 1):.0f}%), "
+                          f"{rate:.0f} img/s, ETA {eta}\n")
+        self.stream.flush()
+
+
+def _chunks(src: FolderSource, size: int, channels: int, crop: Crop, workers: int) -> Iterator[Any]:
+    tasks = [([str(p) for p in src.files[i : i + CHUNK]], size, channels, crop) for i in range(0, len(src.files), CHUNK)]
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_decode_chunk, tasks)
+        return
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap(_decode_chunk, tasks)  # ordered: the file order is the sample order
+
+
+def write_prepared(src: FolderSource, out: Path, key: str, *, image_size: int, channels: int, crop: Crop,
+                   workers: int, name: str, quiet: bool = False) -> Path:
+    """Decode every file of src into the prepared folder `out` (atomically); bad files fail in one line."""
+    n = len(src.files)
+    writer = PreparedWriter(out, (n, channels, image_size, image_size))
+    progress = PrepProgress(n) if not quiet else None
+    bad: list[tuple[Path, str]] = []
+    try:
+        done = 0
+        for arr, chunk_bad in _chunks(src, image_size, channels, crop, workers):
+            writer.write(arr)
+            bad += [(src.files[done + i], why) for i, why in chunk_bad]
+            done += len(arr) + len(chunk_bad)
+            if progress:
+                progress(done)
+        if bad:
+            # an error, not a skip: a silently smaller dataset (or shifted labels) is worse than a stop
+            path, why = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise DataError(f"dataset '{name}': cannot read image {path} ({why}){more}; "
+                            f"{len(bad)} of {n} files unreadable, remove or replace them")
+        meta = {"key": key, "source": str(src.root), "labels": src.labels, "num_classes": src.num_classes,
+                "crop": crop, "files": n}
+        return writer.commit(meta, n)
+    except BaseException:  # KeyboardInterrupt and DataError alike: never leave a half folder
+        writer.abort()
+        raise
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def prepare_folder(root: str | Path, *, image_size: int, channels: int = 3, crop: Crop = "center",
+                   workers: int | None = None, out: Path | None = None, name: str = "image_folder",
+                   quiet: bool = False) -> Path:
+    """The prepared folder for root at these settings: the cached one if its key matches, else made now."""
+    src = scan_folder(name, root)
+    if src.loops_skipped and not quiet:
+        print(f"warning: {src.root}: {src.loops_skipped} symlinked folder(s) already visited (a loop?) skipped",
+              file=sys.stderr)
+    key = source_key(src, image_size, channels, crop)
+    if out is None:
+        cache = default_cache_dir()
+        out = cache / key
+    meta = read_meta(out)
+    if meta is not None and meta.get("key") == key:
+        return out
+    if meta is not None or (out.exists() and any(out.iterdir())):
+        raise DataError(f"{out} already holds something else (another dataset or other settings); "
+                        f"remove it or choose another --out")
+    if out.exists():
+        try:
+            out.rmdir()  # an empty folder the user made: the rename needs the name free
+        except OSError as e:
+            raise storage_error(out.parent, e) from None
+    workers = default_workers() if workers is None else workers
+    if not quiet:
+        print(f"preparing {len(src.files):,} images -> {out} ({workers} worker{'s' * (workers != 1)})", file=sys.stderr)
+    return write_prepared(src, out, key, image_size=image_size, channels=channels, crop=crop,
+                          workers=workers, name=name, quiet=quiet)
