@@ -37,14 +37,14 @@ def _decode(data: bytes, path: Path, channels: int) -> torch.Tensor:
                 raise BadImage(f"{w}x{h} pixels is over the {MAX_PIXELS // 2**20} MP limit (decompression bomb?)")
             fmt, mode = img.format, img.mode
             if fmt in ("JPEG", "PNG") and mode in _FAST_MODES:
-                with warnings.catch_warnings():  # torchvision 0.29 flags its decoders for a future move to torchcodec
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    from torchvision.io import ImageReadMode, decode_image
+                from torchvision.io import ImageReadMode, decode_image
 
                 try:
                     buf = torch.frombuffer(bytearray(data), dtype=torch.uint8)
                     rmode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-                    return decode_image(buf, mode=rmode)
+                    with warnings.catch_warnings():  # torchvision 0.29 flags its decoders for a move to torchcodec
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        return decode_image(buf, mode=rmode)
                 except RuntimeError:
                     pass  # e.g. a truncated file libjpeg rejects: PIL below gives the reason
             out = img.convert("L" if channels == 1 else "RGB")  # forces the full decode: truncation fails here

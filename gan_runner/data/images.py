@@ -194,7 +194,8 @@ def cifar10(
 # ---------------------------------------------------------------- a folder of image files
 
 
-def _folder_options(name: str, image_size: int, channels: int, crop: str, workers: int | None) -> None:
+def check_folder_options(name: str, image_size: int, channels: int, crop: str, workers: int | None) -> None:
+    """ConfigError for image folder settings that cannot work (shared by image_folder and gan-prepare)."""
     _check_image_size(name, image_size, 64)
     if channels not in (1, 3):
         raise ConfigError(f"dataset '{name}': channels must be 1 or 3, got {channels}; set dataset.channels=3")
@@ -213,7 +214,7 @@ def image_folder(*, root: str | None = None, image_size: int = 64, channels: int
     """
     if root is None:
         raise ConfigError("dataset 'image_folder' needs dataset.root=PATH (a folder of images)")
-    _folder_options("image_folder", image_size, channels, crop, workers)
+    check_folder_options("image_folder", image_size, channels, crop, workers)
     from gan_runner.data.cache import open_prepared
     from gan_runner.data.prepare import prepare_folder
 
