@@ -1,0 +1,111 @@
+"""Placements (device / host / stream from a memory map) give bitwise-identical batches; xflip resumes exactly."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from gan_runner.data import BatchStream, DataSpec, InMemoryData, build_stream, placement
+from gan_runner.data.cache import PreparedWriter, open_prepared
+from gan_runner.errors import ConfigError
+
+CPU = torch.device("cpu")
+ONE = SimpleNamespace(rank=0, world_size=1)
+
+
+@pytest.fixture
+def mapped(tmp_path: Path) -> InMemoryData:
+    """A prepared folder of 50 random 3x8x8 images with labels, memory-mapped."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8, generator=gen)
+    writer = PreparedWriter(tmp_path / "ready", tuple(x.shape))
+    for i in range(0, 50, 16):  # chunk by chunk, as preparation writes
+        writer.write(x[i : i + 16].numpy())
+    labels = (torch.arange(50) % 4).tolist()
+    writer.commit({"key": "k", "source": "test", "labels": labels, "num_classes": 4}, 50)
+    data = open_prepared(tmp_path / "ready", "t")
+    assert data.mapped and torch.equal(data.x, x)
+    return data
+
+
+def batches(stream: BatchStream, n: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    return [stream.next() for _ in range(n)]
+
+
+def assert_same(a: list, b: list) -> None:
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+        assert torch.equal(xa, xb) and xa.dtype == xb.dtype
+        assert (ya is None and yb is None) or torch.equal(ya, yb)
+
+
+@pytest.mark.parametrize("xflip", [False, True])
+def test_every_placement_gives_identical_batches(mapped: InMemoryData, xflip: bool) -> None:
+    runs = {}
+    for where in ("device", "host", "stream"):
+        cfg = {"placement": where, "xflip": xflip}
+        stream = build_stream(mapped, cfg, batch_size=8, seed=5, ranks=ONE, device=CPU, channels_last=True)
+        assert stream.batch_size == 8 and stream.data.spec == mapped.spec
+        runs[where] = batches(stream, 15)  # 6 batches per epoch: crosses two epoch boundaries
+    # today's path: the whole array in memory, the plain stream
+    plain = BatchStream(InMemoryData(mapped.x.clone(), mapped.y, mapped.spec), 8, 5, xflip=xflip)
+    assert_same(runs["device"], batches(plain, 15))
+    assert_same(runs["device"], runs["host"])
+    assert_same(runs["device"], runs["stream"])
+    assert runs["stream"][0][0].min() >= -1 and runs["stream"][0][0].max() <= 1
+
+
+def test_xflip_off_keeps_todays_order_and_on_flips_about_half(mapped: InMemoryData) -> None:
+    data = InMemoryData(mapped.x.clone(), mapped.y, mapped.spec)
+    plain, flipped = BatchStream(data, 8, 1), BatchStream(data, 8, 1, xflip=True)
+    x0, _ = plain.next()
+    x1, _ = flipped.next()  # first batch: same permutation, only the flips differ
+    same = [(a == b).all().item() for a, b in zip(x0, x1)]
+    mirrored = [(a.flip(-1) == b).all().item() for a, b in zip(x0, x1)]
+    assert all(s or m for s, m in zip(same, mirrored)) and any(mirrored) and any(same)
+    many = BatchStream(data, 8, 2, xflip=True)
+    flips = torch.cat([many._plan()[1] for _ in range(200)]).float().mean()
+    assert 0.4 < flips < 0.6
+
+
+@pytest.mark.parametrize(("first", "second"), [("stream", "stream"), ("stream", "device"), ("device", "host")])
+def test_resume_mid_prefetch_is_exact_across_placements(mapped: InMemoryData, first: str, second: str) -> None:
+    a = build_stream(mapped, {"placement": first, "xflip": True}, 8, 3, ONE, CPU)
+    batches(a, 4)  # the stream placement has gathered batches 5 and 6 ahead by now
+    state = a.state_dict()
+    want = batches(a, 10)
+    b = build_stream(mapped, {"placement": second, "xflip": True}, 8, 999, ONE, CPU)
+    batches(b, 2)
+    b.load_state_dict(state)
+    assert_same(batches(b, 10), want)
+
+
+def test_ranks_slice_the_same_global_batches(mapped: InMemoryData) -> None:
+    whole = BatchStream(mapped, 8, 4, xflip=True)
+    ranks = [build_stream(mapped, {"placement": "stream", "xflip": True}, 4, 4, SimpleNamespace(rank=r, world_size=2),
+                          CPU) for r in (0, 1)]
+    # flips are drawn per global batch, so a rank's flips are its slice of what one process would draw
+    w_idx, w_flip = whole._plan()
+    for r, s in enumerate(ranks):
+        idx, flip = s._plan()
+        assert torch.equal(idx, w_idx[4 * r : 4 * r + 4]) and torch.equal(flip, w_flip[4 * r : 4 * r + 4])
+
+
+def test_auto_placement_follows_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(placement, "available_ram", lambda: 1000)
+    assert placement.resolve_placement("auto", 400, CPU) == "device"
+    assert placement.resolve_placement("auto", 600, CPU) == "stream"  # over HOST_BUDGET (half of RAM)
+    assert placement.resolve_placement("host", 10**12, CPU) == "host"
+    with pytest.raises(ConfigError, match="dataset.placement must be one of"):
+        placement.resolve_placement("gpu", 1, CPU)
+
+
+def test_bad_options_are_config_errors(mapped: InMemoryData) -> None:
+    vectors = InMemoryData(torch.zeros(20, 2), None, DataSpec("ring8", (2,), None, False))
+    with pytest.raises(ConfigError, match="xflip=true needs images"):
+        build_stream(vectors, {"xflip": True}, 4, 0, ONE, CPU)
+    with pytest.raises(ConfigError, match="xflip must be true or false"):
+        build_stream(mapped, {"xflip": "yes"}, 4, 0, ONE, CPU)
+    assert np.asarray(mapped.x).flags.writeable  # copy-on-write map: torch gets a writable view, no warning
