@@ -85,6 +85,8 @@ def _chunks(src: FolderSource, size: int, channels: int, crop: Crop, workers: in
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_decode_chunk, tasks)
         return
+    import torchvision.io  # noqa: F401  (imported before the fork, so no worker pays the import again)
+
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ctx.Pool(workers, initializer=_init_worker) as pool:
         yield from pool.imap(_decode_chunk, tasks)  # ordered: the file order is the sample order
