@@ -109,3 +109,29 @@ def test_bad_options_are_config_errors(mapped: InMemoryData) -> None:
     with pytest.raises(ConfigError, match="xflip must be true or false"):
         build_stream(mapped, {"xflip": "yes"}, 4, 0, ONE, CPU)
     assert np.asarray(mapped.x).flags.writeable  # copy-on-write map: torch gets a writable view, no warning
+
+
+@pytest.mark.slow  # two 20-step runs through build_trainer: ~20 s on an idle 2-core machine
+def test_twenty_training_steps_are_identical_in_memory_and_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    compose_cfg) -> None:
+    from PIL import Image
+
+    from gan_runner.run import build_trainer
+
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "imgs"
+    src.mkdir()
+    gen = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(gen.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(src / f"{i:02d}.png")
+    weights = {}
+    for where in ("device", "stream"):
+        cfg = compose_cfg("dataset=image_folder", f"dataset.root={src}", "dataset.image_size=16", "dataset.batch_size=8",
+                          f"dataset.placement={where}", "dataset.xflip=true", "dataset.workers=1", "model.width=4",
+                          "model.z_dim=8", "trainer.max_steps=20", "trainer.device=cpu", "trainer.precision=fp32",
+                          "trainer.quiet=true", "stabilize.r1=0")
+        trainer = build_trainer(cfg, tmp_path / where)
+        trainer.train()
+        weights[where] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for k, v in weights["device"].items():
+        assert torch.equal(v, weights["stream"][k]), k
