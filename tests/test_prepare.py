@@ -212,3 +212,22 @@ def test_gan_prepare_out_and_prepared_dataset(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(DataError, match="not a complete prepared dataset"):
         DATASETS.build("prepared", options={"root": str(src)})
     assert default_cache_dir().name == "datasets"
+
+
+def test_celeba_fake_copy_and_offline_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as info:
+        DATASETS.build("celeba", options={"root": str(tmp_path)})
+    assert "img_align_celeba" in str(info.value) and "list_eval_partition.txt" in str(info.value)
+    images = tmp_path / "celeba" / "img_align_celeba"
+    images.mkdir(parents=True)
+    lines = []
+    for i in range(6):  # a tiny copy of torchvision's layout: 18x22 faces (178x218 scaled down)
+        arr = np.full((22, 18, 3), 40 * i, np.uint8)
+        arr[:4] = 255  # a bright top band that the center crop of 14 cuts away
+        Image.fromarray(arr).save(images / f"{i:06d}.jpg", quality=95)
+        lines.append(f"{i:06d}.jpg {i % 3}")
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    data = DATASETS.build("celeba", options={"root": str(tmp_path), "image_size": 8, "crop_size": 14})
+    assert data.x.shape == (2, 3, 8, 8) and data.y is None  # train split: 000000, 000003
+    assert abs(int(data.x[1].float().mean()) - 120) <= 3  # the band is cropped away
+    assert len(DATASETS.build("celeba", options={"root": str(tmp_path), "split": "all", "image_size": 8})) == 6

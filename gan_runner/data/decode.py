@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-Crop = Literal["center", "none"]
+Crop = Literal["center", "none"] | int  # int: a centered square of that side (CelebA's 140), then resize
 MAX_PIXELS = 64 * 2**20  # 64 MP: larger "images" are refused as decompression bombs (PIL warns at 89 MP)
 _FAST_MODES = {"RGB", "L", "RGBA", "LA", "P"}  # modes torchvision's JPEG/PNG decoders convert like PIL
 
@@ -57,10 +57,10 @@ def _decode(data: bytes, path: Path, channels: int) -> torch.Tensor:
 
 
 def square(x: torch.Tensor, crop: Crop) -> torch.Tensor:
-    """(C, H, W) -> (C, S, S): the centered square (crop='center') or black letterbox bars (crop='none')."""
+    """(C, H, W) -> (C, S, S): the centered square ('center', or of side `crop`) or black letterbox bars ('none')."""
     _, h, w = x.shape
-    if crop == "center":
-        side = min(h, w)
+    if crop == "center" or isinstance(crop, int):
+        side = min(h, w) if crop == "center" else min(h, w, int(crop))
         top, left = (h - side) // 2, (w - side) // 2
         return x[:, top : top + side, left : left + side]
     side = max(h, w)

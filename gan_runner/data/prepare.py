@@ -134,6 +134,14 @@ def prepare_folder(root: str | Path, *, image_size: int, channels: int = 3, crop
     if src.loops_skipped and not quiet:
         print(f"warning: {src.root}: {src.loops_skipped} symlinked folder(s) already visited (a loop?) skipped",
               file=sys.stderr)
+    return prepare_source(src, image_size=image_size, channels=channels, crop=crop, workers=workers, out=out,
+                          name=name, quiet=quiet)
+
+
+def prepare_source(src: FolderSource, *, image_size: int, channels: int = 3, crop: Crop = "center",
+                   workers: int | None = None, out: Path | None = None, name: str = "image_folder",
+                   quiet: bool = False) -> Path:
+    """The prepared folder for a file list (a scanned folder, or a standard dataset's files): cached or made now."""
     key = source_key(src, image_size, channels, crop)
     if out is None:
         cache = default_cache_dir()
