@@ -231,3 +231,16 @@ def test_celeba_fake_copy_and_offline_error(tmp_path: Path) -> None:
     assert data.x.shape == (2, 3, 8, 8) and data.y is None  # train split: 000000, 000003
     assert abs(int(data.x[1].float().mean()) - 120) <= 3  # the band is cropped away
     assert len(DATASETS.build("celeba", options={"root": str(tmp_path), "split": "all", "image_size": 8})) == 6
+
+
+def test_stl10_fake_copy_and_offline_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"expected train_X.bin, train_y.bin under .*stl10_binary"):
+        DATASETS.build("stl10", options={"root": str(tmp_path), "split": "train"})
+    base = tmp_path / "stl10_binary"
+    base.mkdir()
+    x = np.random.default_rng(0).integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)  # (N, C, H, W)
+    x.transpose(0, 1, 3, 2).tofile(base / "train_X.bin")  # the file is column-major per channel
+    np.array([1, 10, 5], np.uint8).tofile(base / "train_y.bin")
+    data = DATASETS.build("stl10", options={"root": str(tmp_path), "split": "train", "image_size": 96})
+    assert torch.equal(data.x, torch.from_numpy(x)) and data.y.tolist() == [0, 9, 4] and data.spec.num_classes == 10
+    assert DATASETS.build("stl10", options={"root": str(tmp_path), "split": "train"}).x.shape == (3, 3, 48, 48)
