@@ -83,7 +83,14 @@ class PrepProgress:
 def _chunks(src: FolderSource, size: int, channels: int, crop: Crop, workers: int) -> Iterator[Any]:
     tasks = [([str(p) for p in src.files[i : i + CHUNK]], size, channels, crop) for i in range(0, len(src.files), CHUNK)]
     if workers <= 1 or len(tasks) <= 1:
-        yield from map(_decode_chunk, tasks)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # per-image resizes are tiny: OpenMP barriers cost more than they give
+        try:
+            yield from map(_decode_chunk, tasks)
+        finally:
+            torch.set_num_threads(threads)
         return
     import torchvision.io  # noqa: F401  (imported before the fork, so no worker pays the import again)
 
