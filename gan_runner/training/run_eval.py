@@ -49,12 +49,16 @@ class GeneratorEvaluator:
         self.model, self.ema, self.config, self.data = model, ema, config, data
         self.seed, self.device = seed, device
         self.reuse: dict[int, dict[str, Any]] = {}  # eval num -> real-side features kept between evaluations
+        self.feature_space: str | None = None  # the tag of the space the last evaluation's features came from
 
     def __call__(self, names: list[str], num: int, step: int) -> dict[str, float]:
         """Evaluate `names` on `num` samples of the generator at training step `step`."""
         now = LoadedRun(self.model, self.ema.module if self.ema else None, self.config, step)
-        results = evaluate_run(now, self.data.to("cpu"), names, num=num, seed=self.seed, device=self.device,
-                               reuse=self.reuse.setdefault(num, {})).results
+        ev = evaluate_run(now, self.data.to("cpu"), names, num=num, seed=self.seed, device=self.device,
+                          reuse=self.reuse.setdefault(num, {}))
+        space = ev.ctx.space_if_built()
+        self.feature_space = None if space is None else space.tag
+        results = ev.results
         return {k: round(float(v), 6) for k, v in results.items()}
 
 
@@ -76,13 +80,19 @@ def build_periodic_eval(every: Any, ecfg: Mapping[str, Any], model: GANModel,
     return PeriodicEval(opts, lambda step: evaluator(opts.metrics, opts.num, step))
 
 
-def evaluate_final(evaluator: GeneratorEvaluator, names: list[str], num: int, step: int, run_dir: Path) -> dict[str, float]:
-    """gan-eval's metrics on the final generator (in memory), also written to TensorBoard as eval/NAME."""
+def evaluate_final(evaluator: GeneratorEvaluator, names: list[str], num: int, step: int, run_dir: Path) -> dict[str, Any]:
+    """gan-eval's metrics on the final generator (in memory), also written to TensorBoard as eval/NAME.
+
+    The result also names the feature space (`feature_space`: e.g. 'mnist_5k-clf'; TensorBoard text
+    eval/feature_space), so FIDs from different spaces are not compared by accident.
+    """
     from torch.utils.tensorboard import SummaryWriter
 
     results = evaluator(names, num, step)
     writer = SummaryWriter(str(run_dir / "tb"))
     for name, value in results.items():
         writer.add_scalar(f"eval/{name}", value, step)
+    if evaluator.feature_space is not None:
+        writer.add_text("eval/feature_space", evaluator.feature_space, step)
     writer.close()
-    return results
+    return {**results, **({"feature_space": evaluator.feature_space} if evaluator.feature_space else {})}
