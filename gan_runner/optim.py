@@ -7,12 +7,12 @@ from typing import Any, Iterable, Literal, Mapping
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from gan_runner.config_schema import OptimizerConfig, keys_of, validate
 from gan_runner.errors import ConfigError
 from gan_runner.registry import OPTIMIZERS
 
 Params = Iterable[torch.nn.Parameter]
 Schedule = Literal["constant", "linear", "cosine"]
-COMMON_KEYS = ("name", "lr_g", "lr_d", "schedule", "warmup_steps")
 
 
 @OPTIMIZERS.register("adam")
@@ -58,17 +58,9 @@ def build_optimizers(cfg: Mapping[str, Any], g_params: Params, d_params: Params,
                      ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer, LambdaLR, LambdaLR]:
     """G and D optimizers and their schedulers (stepped once per G step) from the optimizer config."""
     cfg = dict(cfg)
-    name = cfg.get("name")
-    lr_g, lr_d = cfg.get("lr_g"), cfg.get("lr_d")
-    schedule, warmup = cfg.get("schedule", "constant"), cfg.get("warmup_steps", 0)
-    for key, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
-        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (0 < lr < math.inf):
-            raise ConfigError(f"optimizer.{key} must be a number > 0, got {lr!r}")
-    if schedule not in ("constant", "linear", "cosine"):
-        raise ConfigError(f"optimizer.schedule must be constant, linear or cosine, got {schedule!r}")
-    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
-        raise ConfigError(f"optimizer.warmup_steps must be an integer >= 0, got {warmup!r}")
-    options = {k: v for k, v in cfg.items() if k not in COMMON_KEYS}
+    common = validate("optimizer", OptimizerConfig, {k: cfg[k] for k in keys_of(OptimizerConfig) if k in cfg})
+    name, lr_g, lr_d, schedule, warmup = common.name, common.lr_g, common.lr_d, common.schedule, common.warmup_steps
+    options = {k: v for k, v in cfg.items() if k not in keys_of(OptimizerConfig)}  # the algorithm's own: registry-checked
     opt_g = OPTIMIZERS.build(str(name), g_params, float(lr_g), options=options)
     opt_d = OPTIMIZERS.build(str(name), d_params, float(lr_d), options=options)
     fn = lr_factor(schedule, warmup, max_steps)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -67,3 +68,46 @@ def gan_run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([sys.executable, "-m", "gan_runner.cli.train", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+# ------------------------------------------------------------- objectives as the training phases compute them
+class Recorder(dict):
+    """A stats sink that keeps the last value reported under each name (tests read them like a dict)."""
+
+    def report(self, name: str, value: torch.Tensor) -> None:
+        self[name] = value.detach()
+
+
+def d_total(loss, model, real, y, latent, *, fake=None, step: int = 0, penalties=()):
+    """D's whole objective (loss terms, model aux terms, the loss's and extra penalties due at `step`) and its stats."""
+    from gan_runner.training.phases import Batch, d_objective
+
+    if fake is None:
+        with torch.no_grad():
+            fake = model.G(latent)
+    stats = Recorder()
+    value = d_objective(model, loss, (*loss.penalties, *penalties))(Batch(real, y, latent, fake), step, stats)
+    return value, stats
+
+
+def g_total(loss, model, latent, *, fake=None):
+    """G's objective on G(latent) (made here with its graph unless given) and its stats."""
+    stats = Recorder()
+    return loss.g_objective(model, latent, model.G(latent) if fake is None else fake, stats), stats
+
+
+def with_stats(fn, *args):
+    """Call a hook that reports into a stats sink as its last argument; returns (value, stats)."""
+    stats = Recorder()
+    return fn(*args, stats), stats
+
+
+def one_iteration(trainer, real, y, latent, stats) -> None:
+    """One training iteration of `trainer` on this real batch and latent batch (its stream and prior bypassed)."""
+    stream, model = trainer.stream, trainer.model
+    stream.next = lambda: (real, y)  # instance attributes: only this trainer's stream and model are affected
+    model.sample_latent = lambda n, device, gen=None: latent
+    try:
+        trainer.iteration(stats, log=False)
+    finally:
+        del stream.next, model.sample_latent

@@ -39,6 +39,6 @@ def test_losses_that_differentiate_d_twice_compile_g_only():
     from gan_runner.registry import LOSSES
     from gan_runner.training.compiled import needs_double_backward
 
-    assert needs_double_backward(LOSSES.build("wgan_gp", options={}), 0)
-    assert not needs_double_backward(LOSSES.build("ns", options={}), 0)
-    assert needs_double_backward(LOSSES.build("ns", options={}), 2)
+    assert needs_double_backward(LOSSES.build("wgan_gp", options={}).penalties, 0)
+    assert not needs_double_backward(LOSSES.build("ns", options={}).penalties, 0)
+    assert needs_double_backward(LOSSES.build("ns", options={}).penalties, 2)

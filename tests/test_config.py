@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 import gan_runner.data  # noqa: F401
 import gan_runner.losses  # noqa: F401
 import gan_runner.models  # noqa: F401
+from gan_runner.config_schema import OptimizerConfig, keys_of
 from gan_runner.data import DataSpec
-from gan_runner.optim import COMMON_KEYS
 from gan_runner.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS
 
 from conftest import CONF, REPO
@@ -62,7 +62,7 @@ def test_loss_yaml_options_build(compose_cfg, name):
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml")))
 def test_optimizer_yaml_options_are_known(name):
     opts = yaml.safe_load((CONF / "optimizer" / f"{name}.yaml").read_text())
-    extra = {k: v for k, v in opts.items() if k not in COMMON_KEYS}
+    extra = {k: v for k, v in opts.items() if k not in keys_of(OptimizerConfig)}
     OPTIMIZERS.check_options(name, extra)
 
 

@@ -15,6 +15,8 @@ from gan_runner.losses import AdversarialLoss
 from gan_runner.models import DOut, GANModel, Latent
 from gan_runner.registry import LOSSES, MODELS
 
+from conftest import d_total, g_total, with_stats
+
 REAL = [2.0, -1.0, 0.5]  # D's logits on real samples
 FAKE = [-0.5, 1.5, -3.0]  # D's logits on generated samples
 DIGITS = DataSpec("digits", (1, 8, 8), 10, True)
@@ -137,7 +139,7 @@ def test_wasserstein_terms_and_estimate(name: str) -> None:
     loss = LOSSES.build(name)
     assert float(loss.d_terms(t(REAL), t(FAKE))) == pytest.approx(mean(FAKE) - mean(REAL))
     assert float(loss.g_term(t(FAKE))) == pytest.approx(-mean(FAKE))
-    stats = loss.d_stats(t(REAL), t(FAKE))
+    stats = with_stats(loss.report_d_values, t(REAL), t(FAKE))[1]
     assert float(stats["wasserstein"]) == pytest.approx(mean(REAL) - mean(FAKE))
 
 
@@ -152,7 +154,7 @@ def test_d_stats_are_probabilities_or_raw_values(name: str, probabilistic: bool)
     model, real, latent = stub_batch()
     loss = LOSSES.build(name)
     assert loss.probabilistic is probabilistic
-    total, stats = loss.d_objective(model, real, None, latent)
+    total, stats = d_total(loss, model, real, None, latent)
     if probabilistic:
         assert float(stats["D/real"]) == pytest.approx(mean([s(r) for r in REAL]), rel=1e-6)
         assert float(stats["D/fake"]) == pytest.approx(mean([s(f) for f in FAKE]), rel=1e-6)
@@ -172,12 +174,12 @@ def test_d_objective_leaves_g_alone_and_g_objective_reaches_it(name: str) -> Non
     model = MODELS.build("dcgan", DIGITS, options={"width": 8, "z_dim": 8, "d_norm": "layer"})
     loss: AdversarialLoss = LOSSES.build(name)
     real = torch.rand(4, *DIGITS.shape) * 2 - 1
-    d_loss, _ = loss.d_objective(model, real, None, model.sample_latent(4, "cpu"))
+    d_loss, _ = d_total(loss, model, real, None, model.sample_latent(4, "cpu"))
     d_loss.backward()
     assert all(p.grad is None for p in model.G.parameters())
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.D.parameters())
     model.zero_grad(set_to_none=True)
-    g_loss, stats = loss.g_objective(model, model.sample_latent(4, "cpu"))
+    g_loss, stats = g_total(loss, model, model.sample_latent(4, "cpu"))
     assert float(stats["loss/g"]) == pytest.approx(float(g_loss.detach()))
     g_loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.G.parameters())
@@ -223,7 +225,7 @@ def test_gp_is_zero_for_unit_norm_linear_critic(w: list[float]) -> None:
     _, real, latent = stub_batch()
     model = LinearCritic(w)
     loss = LOSSES.build("wgan_gp")
-    reg, stats = loss.d_regularizer(model, real, model.G(latent).detach(), None)
+    reg, stats = with_stats(loss.penalties[0], model, real, None, model.G(latent).detach(), None)
     assert float(reg.detach()) == pytest.approx(0.0, abs=1e-10)
     assert float(stats["gp/grad_norm"]) == pytest.approx(1.0)
 
@@ -235,7 +237,7 @@ def test_gp_equals_weight_times_squared_norm_gap(norm: float) -> None:
     model = LinearCritic(w)
     loss = LOSSES.build("wgan_gp", options={"gp_weight": 4})
     fake = model.G(latent).detach()
-    reg, stats = loss.d_regularizer(model, real, fake, None)
+    reg, stats = with_stats(loss.penalties[0], model, real, None, fake, None)
     assert float(reg.detach()) == pytest.approx(4 * (norm - 1) ** 2)
     assert float(stats["gp/penalty"]) == pytest.approx((norm - 1) ** 2)
     assert float(stats["gp/grad_norm"]) == pytest.approx(norm)
@@ -250,7 +252,7 @@ def test_wgan_gp_d_objective_adds_penalty() -> None:
     w = [1.2, -1.6, 0.0, 0.0]  # ||w|| = 2
     model = LinearCritic(w)
     loss = LOSSES.build("wgan_gp")  # gp_weight 10
-    total, stats = loss.d_objective(model, real, None, latent)
+    total, stats = d_total(loss, model, real, None, latent)
     adv = (latent.z @ torch.tensor(w)).mean() - (real.flatten(1) @ torch.tensor(w)).mean()
     assert float(stats["loss/d"]) == pytest.approx(float(adv), rel=1e-5)
     assert float(total.detach()) == pytest.approx(float(adv) + 10 * (2 - 1) ** 2, rel=1e-5)

@@ -16,6 +16,8 @@ from gan_runner.models import DOut, GANModel, Latent
 from gan_runner.models.blocks import Maxout
 from gan_runner.registry import LOSSES, MODELS
 
+from conftest import d_total, g_total, with_stats
+
 DIGITS = DataSpec("digits", (1, 8, 8), 10, True)
 RGB16 = DataSpec("x", (3, 16, 16), 10, True)
 RING = DataSpec("ring8", (2,), None, False)
@@ -86,7 +88,7 @@ def test_every_model_one_d_and_g_step_changes_params(name: str) -> None:
     real, y = torch.rand(B, *DIGITS.shape) * 2 - 1, torch.randint(0, 10, (B,))
     g0, d0 = snapshot(model.G), snapshot(model.D)
 
-    d_loss, d_stats = loss.d_objective(model, real, y, model.sample_latent(B, "cpu"))
+    d_loss, d_stats = d_total(loss, model, real, y, model.sample_latent(B, "cpu"))
     assert d_loss.dim() == 0 and torch.isfinite(d_loss)
     assert all(torch.isfinite(v) for v in d_stats.values())
     opt_d.zero_grad()
@@ -99,7 +101,7 @@ def test_every_model_one_d_and_g_step_changes_params(name: str) -> None:
     assert not unchanged_d, f"D step left {unchanged_d} unchanged"
     assert all(torch.equal(g0[k], p) for k, p in snapshot(model.G).items())
 
-    g_loss, g_stats = loss.g_objective(model, model.sample_latent(B, "cpu"))
+    g_loss, g_stats = g_total(loss, model, model.sample_latent(B, "cpu"))
     assert g_loss.dim() == 0 and torch.isfinite(g_loss)
     assert all(torch.isfinite(v) for v in g_stats.values())
     opt_g.zero_grad()
@@ -323,11 +325,11 @@ def test_acgan_aux_losses_are_weighted_cross_entropies() -> None:
     real = DOut(torch.zeros(2), torch.tensor(real_logits))
     fake = DOut(torch.zeros(2), torch.tensor(fake_logits))
     latent = Latent(torch.zeros(2, 8), torch.tensor(y_fake))
-    d_aux, d_stats = model.d_aux_loss(real, torch.tensor(y_real), fake, latent)
+    d_aux, d_stats = with_stats(model.d_aux_loss, real, torch.tensor(y_real), fake, latent)
     assert float(d_aux) == pytest.approx(0.5 * (hand_ce(real_logits, y_real) + hand_ce(fake_logits, y_fake)))
     assert float(d_stats["aux/class_ce_real"]) == pytest.approx(hand_ce(real_logits, y_real))
     assert float(d_stats["aux/class_acc_real"]) == pytest.approx(0.5)  # row 0 right, row 1 wrong
-    g_aux, g_stats = model.g_aux_loss(fake, latent)
+    g_aux, g_stats = with_stats(model.g_aux_loss, fake, latent)
     assert float(g_aux) == pytest.approx(0.5 * hand_ce(fake_logits, y_fake))
     assert float(g_stats["aux/class_acc_fake"]) == pytest.approx(0.5)
 
@@ -337,7 +339,7 @@ def test_acgan_d_objective_adds_aux_to_adversarial_loss() -> None:
     model = build("acgan", ACGAN_SPEC).eval()  # eval: both passes see identical networks
     real, y = torch.rand(B, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0])
     latent = model.sample_latent(B, "cpu")
-    loss, stats = LOSSES.build("ns").d_objective(model, real, y, latent)
+    loss, stats = d_total(LOSSES.build("ns"), model, real, y, latent)
     with torch.no_grad():
         out_real, out_fake = model.discriminate(real, y), model.discriminate(model.G(latent), latent.y)
     expected_aux = F.cross_entropy(out_real.aux, y) + F.cross_entropy(out_fake.aux, latent.y)
@@ -363,7 +365,7 @@ def test_infogan_q_head_shares_d_body() -> None:
     latent = model.sample_latent(B, "cpu")
     out = model.discriminate(torch.rand(B, 1, 8, 8), None)
     assert out.aux is not None and out.aux.shape == (B, 10 + 2)
-    aux_loss, _ = model.info_loss(out, latent)
+    aux_loss = model.info_loss(out, latent)
     aux_loss.backward()
     body_grads = [p.grad for p in model.D.body.parameters()]
     assert all(g is not None and bool(g.abs().sum() > 0) for g in body_grads)  # Q's loss trains the body
@@ -394,15 +396,15 @@ def test_infogan_info_loss_matches_hand_computation() -> None:
     c_cat = [[0, 2], [1, 0]]
     c_cont = [[0.1, -0.2], [-1.0, 0.4]]
     latent = Latent(torch.zeros(2, 8), None, torch.tensor(c_cat), torch.tensor(c_cont))
-    loss, stats = model.info_loss(DOut(torch.zeros(2), torch.tensor(aux)), latent)
+    loss, stats = with_stats(model.info_loss, DOut(torch.zeros(2), torch.tensor(aux)), latent)
     ce = [hand_ce([row[3 * j : 3 * j + 3] for row in aux], [c[j] for c in c_cat]) for j in range(2)]
     sq = [sum((aux[b][6 + j] - c_cont[b][j]) ** 2 for b in range(2)) / 2 for j in range(2)]
     # -log Q: cross-entropy per categorical code, 0.5 * squared error per unit-variance Gaussian code; summed.
     expected = 0.7 * (ce[0] + ce[1] + 0.1 * 0.5 * (sq[0] + sq[1]))
     assert float(loss) == pytest.approx(expected)
     assert float(stats["info/cat_ce"]) == pytest.approx((ce[0] + ce[1]) / 2)
-    d_aux, _ = model.d_aux_loss(DOut(torch.zeros(2)), None, DOut(torch.zeros(2), torch.tensor(aux)), latent)
-    g_aux, _ = model.g_aux_loss(DOut(torch.zeros(2), torch.tensor(aux)), latent)
+    d_aux, _ = with_stats(model.d_aux_loss, DOut(torch.zeros(2)), None, DOut(torch.zeros(2), torch.tensor(aux)), latent)
+    g_aux, _ = with_stats(model.g_aux_loss, DOut(torch.zeros(2), torch.tensor(aux)), latent)
     assert float(d_aux) == pytest.approx(expected) and float(g_aux) == pytest.approx(expected)
 
 

@@ -15,7 +15,7 @@ from gan_runner.models.base import Latent
 from gan_runner.run import build_trainer
 from gan_runner.training.logger import StatsAccumulator
 
-from conftest import REPO
+from conftest import REPO, one_iteration
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_gan_run_step_equals_the_plain_pytorch_step(tmp_path, plain_module):
         optG.step()
         # gan-run's iteration on the same batch and noise
         stats = StatsAccumulator()
-        trainer.update(real, None, Latent(noise), stats)
+        one_iteration(trainer, real, None, Latent(noise), stats)
         values = stats.pop()
         assert values["loss/d"] == pytest.approx((err_real + err_fake).item(), rel=1e-5)
         assert values["loss/g"] == pytest.approx(err_g.item(), rel=1e-5)
@@ -95,8 +95,8 @@ def assert_same_losses(base, fast, rel: float, layout: torch.memory_format = tor
         real = torch.rand(32, 1, 16, 16, generator=g) * 2 - 1
         latent = Latent(torch.randn(32, 100, generator=g))
         s_base, s_fast = StatsAccumulator(), StatsAccumulator()
-        base.update(real, None, latent, s_base)
-        fast.update(real.contiguous(memory_format=layout), None, latent, s_fast)
+        one_iteration(base, real, None, latent, s_base)
+        one_iteration(fast, real.contiguous(memory_format=layout), None, latent, s_fast)
         a, b = s_base.pop(), s_fast.pop()
         assert b["loss/d"] == pytest.approx(a["loss/d"], rel=rel) and b["loss/g"] == pytest.approx(a["loss/g"], rel=rel)
 

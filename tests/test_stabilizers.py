@@ -19,8 +19,9 @@ from gan_runner.stabilizers.diffaugment import DiffAugment, color, cutout, trans
 from gan_runner.stabilizers.instance_noise import InstanceNoise
 from gan_runner.stabilizers.penalties import ZeroCenteredPenalty
 from gan_runner.stabilizers.unrolled import unrolled_discriminator
+from gan_runner.training.phases import Batch, d_objective
 
-from conftest import TINY
+from conftest import TINY, Recorder, d_total, g_total, with_stats
 
 IMG = DataSpec("digits", (1, 16, 16), 10, True)
 POINTS = DataSpec("ring8", (2,), None, False)
@@ -121,7 +122,7 @@ def test_zero_centered_penalty_of_a_linear_d_is_gamma_half_w_squared_times_inter
     model = linear_model()
     w2 = model.D.w.weight.pow(2).sum()
     penalty = ZeroCenteredPenalty(gamma=10.0, every=4, on=on)
-    value, stats = penalty(model, torch.randn(16, 2), torch.randn(16, 2), None, None)
+    value, stats = with_stats(penalty, model, torch.randn(16, 2), None, torch.randn(16, 2), None)
     torch.testing.assert_close(value, 10.0 / 2 * 4 * w2)  # lazy: scaled by the interval
     torch.testing.assert_close(stats[f"{penalty.name}/grad_sq"], w2.detach())
 
@@ -129,12 +130,11 @@ def test_zero_centered_penalty_of_a_linear_d_is_gamma_half_w_squared_times_inter
 def test_lazy_penalty_enters_the_d_objective_only_on_due_steps():
     torch.manual_seed(0)
     model, loss = linear_model(), NonSaturating()
-    loss.penalties = (ZeroCenteredPenalty(1.0, 3, "real"),)
+    penalties = (ZeroCenteredPenalty(1.0, 3, "real"),)
     real, latent = torch.randn(8, 2), model.sample_latent(8, "cpu")
     values = []
     for step in range(4):
-        loss.begin_step(step)
-        out, stats = loss.d_objective(model, real, None, latent)
+        out, stats = d_total(loss, model, real, None, latent, step=step, penalties=penalties)
         values.append(("r1/grad_sq" in stats, out.item()))
     assert [v[0] for v in values] == [True, False, False, True]
     w2 = model.D.w.weight.pow(2).sum().item()
@@ -244,7 +244,7 @@ def test_unrolled_d_equals_k_real_optimizer_steps_and_leaves_d_untouched(opt_nam
             "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3)}[opt_name]
     opt = make(model.D.parameters())
     real, latent = torch.randn(32, 2), model.sample_latent(32, "cpu")
-    loss.d_objective(model, real, None, latent)[0].backward()  # one real step: the optimizer has state
+    d_total(loss, model, real, None, latent)[0].backward()  # one real step: the optimizer has state
     opt.step()
     before = copy.deepcopy(model.D.state_dict())
     # Reference: k ordinary steps of a copy on the same batch and latents.
@@ -257,7 +257,8 @@ def test_unrolled_d_equals_k_real_optimizer_steps_and_leaves_d_untouched(opt_nam
         loss.d_terms(ref_model.D(real).adv, ref_model.D(fake).adv).backward()
         ref_opt.step()
     probe = torch.randn(16, 2)
-    with unrolled_discriminator(model, loss, opt, real, None, latent, 3):
+    batch = Batch(real, None, latent, model.G(latent))
+    with unrolled_discriminator(model, d_objective(model, loss, ()), opt, batch, 0, 3):
         unrolled_out = model.discriminate(probe, None).adv
     torch.testing.assert_close(unrolled_out, ref_model.D(probe).adv, rtol=1e-4, atol=1e-5)
     for k, v in model.D.state_dict().items():
@@ -274,10 +275,11 @@ def test_unrolled_generator_gradient_sees_d_react():
     def g_grad(k: int) -> torch.Tensor:
         model.G.zero_grad()
         if k:
-            with unrolled_discriminator(model, loss, opt, real, None, latent, k):
-                loss.g_objective(model, latent)[0].backward()
+            batch = Batch(real, None, latent, model.G(latent))
+            with unrolled_discriminator(model, d_objective(model, loss, ()), opt, batch, 0, k):
+                g_total(loss, model, latent, fake=batch.fake)[0].backward()
         else:
-            loss.g_objective(model, latent)[0].backward()
+            g_total(loss, model, latent)[0].backward()
         return torch.cat([p.grad.flatten() for p in model.G.parameters()])
 
     plain, unrolled = g_grad(0), g_grad(5)
@@ -336,3 +338,34 @@ def test_lazy_r1_run_resumes_exactly(tmp_path, compose_cfg, one_thread):
     for key in ("G", "D"):
         for name in a[key]:
             torch.testing.assert_close(a[key][name], b[key][name], rtol=0, atol=0)
+
+
+def test_unrolled_d_steps_use_d_whole_objective_aux_terms_and_penalties():
+    """ACGAN's class loss and an R1 penalty enter the unrolled steps, as k real optimizer steps on D's objective."""
+    torch.manual_seed(0)
+    spec = DataSpec("digits", (1, 8, 8), 3, True)
+    model = MODELS.build("acgan", spec, options={"width": 4, "z_dim": 4, "d_norm": "layer"})
+    loss, penalties = NonSaturating(), (ZeroCenteredPenalty(1.0, 1, "real"),)
+    objective = d_objective(model, loss, penalties)
+    opt = torch.optim.SGD(model.D.parameters(), lr=0.1, momentum=0.5)
+    real, y = torch.rand(6, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
+    latent = model.sample_latent(6, "cpu")
+    batch = Batch(real, y, latent, model.G(latent))
+    ref_model = copy.deepcopy(model)
+    ref_objective = d_objective(ref_model, loss, penalties)
+    ref_opt = torch.optim.SGD(ref_model.D.parameters(), lr=0.1, momentum=0.5)
+    for _ in range(2):
+        ref_opt.zero_grad()
+        ref_batch = Batch(real, y, latent, ref_model.G(latent).detach())
+        ref_objective(ref_batch, 0, Recorder()).backward()
+        ref_opt.step()
+    probe = torch.rand(5, 1, 8, 8) * 2 - 1
+    with unrolled_discriminator(model, objective, opt, batch, 0, 2):
+        out = model.discriminate(probe, None)
+    ref = ref_model.discriminate(probe, None)
+    torch.testing.assert_close(out.adv, ref.adv, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.aux, ref.aux, rtol=1e-4, atol=1e-5)  # the class head moved with the aux term
+    # Without the aux term and the penalty (the old d_terms-only unrolling) the head would not have moved the same way.
+    plain = d_objective(model, loss, ())
+    with unrolled_discriminator(model, plain, opt, batch, 0, 2):
+        assert not torch.allclose(model.discriminate(probe, None).adv, ref.adv, rtol=1e-4, atol=1e-5)

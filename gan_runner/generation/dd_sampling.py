@@ -25,15 +25,18 @@ from gan_runner.generation.sampling import DEFAULT_BATCH, Samples, collect, devi
 from gan_runner.models.base import GANModel, Latent
 from gan_runner.progress import ProgressFn, no_progress
 
-DENSITY_RATIO_LOSSES = ("minimax", "ns")  # losses whose optimal D logit is log p_data / p_G
 EPS = 1e-6  # DRS's epsilon: keeps log(1 - exp(.)) finite for the sample that sets the max
 MAX_CANDIDATES_PER_SAMPLE = 100  # below 1% acceptance the filter is useless, or D is broken
 
 
 def logit_caveat(run: LoadedRun) -> str | None:
     """A warning line when the run's loss does not make D's logit a log density ratio, else None."""
+    from gan_runner import losses as _losses  # noqa: F401  (registers the losses)
+    from gan_runner.registry import LOSSES
+
     loss = str(run.config.get("loss", {}).get("name", "?"))
-    if loss in DENSITY_RATIO_LOSSES:
+    # the loss class states it (AdversarialLoss.density_ratio), no list of names to keep in step
+    if loss in LOSSES and getattr(LOSSES.get(loss), "density_ratio", False):
         return None
     return (f"the run's loss '{loss}' does not train D's logit to estimate log p_data/p_G (minimax and ns do), "
             "so discriminator-driven sampling only follows D's score")

@@ -56,3 +56,11 @@ def scatter_image(fake: torch.Tensor, real: torch.Tensor | None = None, size: in
         plot(real, (170, 170, 170))
     plot(fake, (220, 30, 30))
     return img
+
+
+def picture_renderer(is_image: bool, reference: torch.Tensor | None = None):
+    """(samples, nrow) -> uint8 picture for the data's kind: an image grid, or a 2D scatter over `reference` points."""
+    if is_image:
+        return image_grid
+    ref = None if reference is None else reference[:2000].detach().cpu()  # the density the samples should match
+    return lambda x, nrow: scatter_image(x, ref)

@@ -1,29 +1,41 @@
-"""Adversarial losses as objects: the trainer asks for D's and G's objectives and never sees a formula.
+"""Adversarial losses as objects: the trainer's phases ask for D's and G's objectives and never see a formula.
 
 A loss defines the adversarial terms on D's logits; this base class adds the variant's auxiliary
-terms (from the model), any regularizer (gradient penalty), and reports statistics as detached
-device tensors so the hot loop never syncs with the host.
+terms (from the model) and reports statistics as detached device tensors into the run's `StatsSink`
+(the hot loop never syncs with the host). Penalties on D's gradient (WGAN-GP's, R1/R2) are `Penalty`
+objects with their own schedule: a loss brings its own in `penalties`, `stabilize` adds more, and the
+D phase applies each on the steps it is due.
 """
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
-from gan_runner.models.base import GANModel, Latent, Stats
+from gan_runner.models.base import GANModel, Latent
+from gan_runner.stats import StatsSink
+
+
+class Penalty(Protocol):
+    """A D regularizer with its schedule: added to D's objective every `every` iterations, scaled as it likes."""
+
+    name: str
+    every: int
+
+    def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
+                 fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
+        """The penalty on one batch (fake detached from G), reporting its statistics."""
 
 
 class AdversarialLoss:
-    """Base: subclasses implement `d_terms` and `g_term` on logits; hooks default to no-ops."""
+    """Base: subclasses implement `d_terms` and `g_term` on logits; `after_d_step` defaults to a no-op."""
 
     #: what the D(x)/D(G(z)) statistics mean: probabilities (sigmoid of logits) or raw critic values
     probabilistic = True
-    #: extra D penalties from `stabilize` (R1/R2), each applied on the steps it is due
-    penalties: tuple = ()
-    #: the trainer's step, set before each iteration (lazy regularization schedules on it)
-    step = 0
-
-    def begin_step(self, step: int) -> None:
-        """Called before each training iteration."""
-        self.step = step
+    #: whether D's optimum is the density ratio p_data / p_g through sigmoid(D) (discriminator-driven sampling)
+    density_ratio = False
+    #: the loss's own D penalties (WGAN-GP's gradient penalty); `stabilize` adds R1/R2 beside them
+    penalties: tuple[Penalty, ...] = ()
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""
@@ -33,54 +45,32 @@ class AdversarialLoss:
         """G's adversarial loss from D's logits on fakes (to minimize)."""
         raise NotImplementedError
 
-    def d_regularizer(self, model: GANModel, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor | None, Stats]:
-        """Extra D penalty on the batch (None: none)."""
-        return None, {}
-
     def after_d_step(self, model: GANModel) -> None:
         """Called after each D optimizer step (WGAN's weight clipping)."""
 
     def d_objective(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, latent: Latent,
-                    fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
-        """D's total loss on one batch of real data and one latent batch (and G(latent) if already made)."""
-        if fake is None:
-            with torch.no_grad():
-                fake = model.G(latent)  # (B, ...) no graph into G: D's step only
-        fake = fake.detach()
+                    fake: torch.Tensor, stats: StatsSink) -> torch.Tensor:
+        """D's adversarial + auxiliary loss on a real batch and G(latent) (`fake`, used detached)."""
+        fake = fake.detach()  # (B, ...) no graph into G: D's step only
         out_real = model.discriminate(real, y)
         out_fake = model.discriminate(fake, latent.y)
         adv = self.d_terms(out_real.adv.float(), out_fake.adv.float())  # fp32 losses, also under bf16 autocast
-        loss = adv
-        stats: Stats = {"loss/d": adv.detach(), **self.d_stats(out_real.adv.detach(), out_fake.adv.detach())}
-        aux, aux_stats = model.d_aux_loss(out_real, y, out_fake, latent)
-        if aux is not None:
-            loss = loss + aux
-            stats.update(aux_stats)
-        reg, reg_stats = self.d_regularizer(model, real, fake, y)
-        if reg is not None:
-            loss = loss + reg
-            stats.update(reg_stats)
-        for penalty in self.penalties:
-            if penalty.due(self.step):
-                pen, pen_stats = penalty(model, real, fake, y, latent.y)
-                loss = loss + pen
-                stats.update(pen_stats)
-        return loss, stats
+        stats.report("loss/d", adv)
+        self.report_d_values(out_real.adv.detach(), out_fake.adv.detach(), stats)
+        aux = model.d_aux_loss(out_real, y, out_fake, latent, stats)
+        return adv if aux is None else adv + aux
 
-    def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, Stats]:
-        """G's total loss on one latent batch (`fake` = G(latent) with its graph, if already made)."""
-        out = model.discriminate(model.G(latent) if fake is None else fake, latent.y)
+    def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor, stats: StatsSink) -> torch.Tensor:
+        """G's adversarial + auxiliary loss on G(latent) (`fake`, with its graph into G)."""
+        out = model.discriminate(fake, latent.y)
         adv = self.g_term(out.adv.float())
-        loss = adv
-        stats: Stats = {"loss/g": adv.detach()}
-        aux, aux_stats = model.g_aux_loss(out, latent)
-        if aux is not None:
-            loss = loss + aux
-            stats.update(aux_stats)
-        return loss, stats
+        stats.report("loss/g", adv)
+        aux = model.g_aux_loss(out, latent, stats)
+        return adv if aux is None else adv + aux
 
-    def d_stats(self, real: torch.Tensor, fake: torch.Tensor) -> Stats:
+    def report_d_values(self, real: torch.Tensor, fake: torch.Tensor, stats: StatsSink) -> None:
         """D(x) and D(G(z)): mean probabilities, or mean critic values for non-probabilistic losses."""
         if self.probabilistic:
-            return {"D/real": torch.sigmoid(real).mean(), "D/fake": torch.sigmoid(fake).mean()}
-        return {"D/real": real.mean(), "D/fake": fake.mean()}
+            real, fake = torch.sigmoid(real), torch.sigmoid(fake)
+        stats.report("D/real", real.mean())
+        stats.report("D/fake", fake.mean())

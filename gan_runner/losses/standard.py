@@ -20,6 +20,8 @@ def _d_bce(real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> to
 class _BCE(AdversarialLoss):
     """D's binary cross-entropy, with optional one-sided label smoothing of the real targets."""
 
+    density_ratio = True  # D*(x) = p_data / (p_data + p_g): sigmoid(logit) gives the density ratio
+
     def __init__(self, *, label_smoothing: float = 0.0) -> None:
         if not 0 <= label_smoothing < 1:
             raise ConfigError(f"loss option 'label_smoothing' must be in [0, 1), got {label_smoothing}")

@@ -10,8 +10,9 @@ import torch
 
 from gan_runner.losses.base import AdversarialLoss
 from gan_runner.losses.standard import check_nonnegative
-from gan_runner.models.base import GANModel, Stats
+from gan_runner.models.base import GANModel
 from gan_runner.registry import LOSSES
+from gan_runner.stats import StatsSink
 
 
 class _Wasserstein(AdversarialLoss):
@@ -23,8 +24,9 @@ class _Wasserstein(AdversarialLoss):
     def g_term(self, fake: torch.Tensor) -> torch.Tensor:
         return -fake.mean()
 
-    def d_stats(self, real: torch.Tensor, fake: torch.Tensor) -> Stats:
-        return {**super().d_stats(real, fake), "wasserstein": real.mean() - fake.mean()}
+    def report_d_values(self, real: torch.Tensor, fake: torch.Tensor, stats: StatsSink) -> None:
+        super().report_d_values(real, fake, stats)
+        stats.report("wasserstein", real.mean() - fake.mean())
 
 
 @LOSSES.register("wgan")
@@ -42,6 +44,28 @@ class WGAN(_Wasserstein):
             p.clamp_(-self.clip, self.clip)
 
 
+class GradientPenalty:
+    """WGAN-GP's two-sided penalty: weight * E[(||grad f(x_hat)|| - 1)^2] on random real/fake interpolates, every D step."""
+
+    name = "gp"
+    every = 1
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+
+    def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
+                 fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
+        eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)  # (B, ...) random interpolates
+        out = model.discriminate(x_hat, y).adv
+        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+        norm = grad.flatten(1).norm(2, dim=1)  # (B,)
+        gp = (norm - 1).pow(2).mean()
+        stats.report("gp/penalty", gp)
+        stats.report("gp/grad_norm", norm.mean())
+        return self.weight * gp
+
+
 @LOSSES.register("wgan_gp")
 class WGANGP(_Wasserstein):
     """WGAN-GP (paper defaults: lambda 10, Adam 1e-4 betas (0, 0.9), n_critic 5, no batch norm in the critic)."""
@@ -49,12 +73,4 @@ class WGANGP(_Wasserstein):
     def __init__(self, *, gp_weight: float = 10.0) -> None:
         check_nonnegative("wgan_gp", gp_weight=gp_weight)
         self.gp_weight = gp_weight
-
-    def d_regularizer(self, model: GANModel, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor | None, Stats]:
-        eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, ...) random interpolates
-        out = model.discriminate(x_hat, y).adv
-        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-        norm = grad.flatten(1).norm(2, dim=1)  # (B,)
-        gp = (norm - 1).pow(2).mean()
-        return self.gp_weight * gp, {"gp/penalty": gp.detach(), "gp/grad_norm": norm.mean().detach()}
+        self.penalties = (GradientPenalty(gp_weight),)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_runner.data.base import DataSpec
-from gan_runner.models.base import DOut, GANModel, Latent, Stats, class_rows, one_hot, uniform_labels
+from gan_runner.models.base import DOut, GANModel, Latent, class_rows, one_hot, uniform_labels
 from gan_runner.models.blocks import (
     DCGANBody,
     DCGANGenerator,
@@ -21,6 +21,7 @@ from gan_runner.models.blocks import (
     dcgan_init,
 )
 from gan_runner.registry import MODELS
+from gan_runner.stats import StatsSink
 
 
 class ACGenerator(nn.Module):
@@ -63,18 +64,22 @@ class ACGAN(GANModel):
         z = torch.randn(n, self.z_dim, device=device, generator=gen)
         return Latent(z, uniform_labels(n, self.num_classes, device, gen))
 
-    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
+    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent, stats: StatsSink) -> torch.Tensor | None:
         assert y_real is not None and real.aux is not None and fake.aux is not None
         ce_real = F.cross_entropy(real.aux, y_real)
         ce_fake = F.cross_entropy(fake.aux, latent.y)
         acc = (real.aux.argmax(1) == y_real).float().mean()
-        return self.aux_weight * (ce_real + ce_fake), {"aux/class_ce_real": ce_real.detach(), "aux/class_acc_real": acc}
+        stats.report("aux/class_ce_real", ce_real)
+        stats.report("aux/class_acc_real", acc)
+        return self.aux_weight * (ce_real + ce_fake)
 
-    def g_aux_loss(self, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
+    def g_aux_loss(self, fake: DOut, latent: Latent, stats: StatsSink) -> torch.Tensor | None:
         assert fake.aux is not None
         ce = F.cross_entropy(fake.aux, latent.y)
         acc = (fake.aux.argmax(1) == latent.y).float().mean()
-        return self.aux_weight * ce, {"aux/class_ce_fake": ce.detach(), "aux/class_acc_fake": acc}
+        stats.report("aux/class_ce_fake", ce)
+        stats.report("aux/class_acc_fake", acc)
+        return self.aux_weight * ce
 
     def grid_latents(self, n: int, device: torch.device | str, gen: torch.Generator) -> dict[str, tuple[Latent, int]]:
         y, rows, cols = class_rows(self.num_classes, n, device)
@@ -83,7 +88,7 @@ class ACGAN(GANModel):
 
 
 @MODELS.register("acgan")
-def build_acgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
+def build_acgan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
                 d_norm: Norm = "batch", dropout: float = 0.0, aux_weight: float = 1.0) -> GANModel:
     """ACGAN on DCGAN stacks; `dropout` in D (the paper used 0.5)."""
     depth = dcgan_depth(spec, "acgan")
@@ -93,6 +98,6 @@ def build_acgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: i
     k = spec.num_classes or 0
     G = ACGenerator(z_dim, k, spec, depth, width)
     D = ACDiscriminator(spec, k, depth, d_width, d_norm, dropout)
-    model = ACGAN(spec, G, D, z_dim, aux_weight=aux_weight)
+    model = ACGAN(spec, G, D, z_dim, d_transforms=d_transforms, aux_weight=aux_weight)
     dcgan_init(model)
     return model

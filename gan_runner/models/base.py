@@ -14,6 +14,7 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.errors import ConfigError
+from gan_runner.stats import StatsSink
 
 Stats = dict[str, torch.Tensor]
 
@@ -37,14 +38,19 @@ class DOut(NamedTuple):
 class GANModel(nn.Module):
     """Base class: holds G and D; subclasses override the hooks their paper needs."""
 
-    requires_labels = False  # True for class-conditional variants
+    #: what the model's latents carry, stated (metrics read these; nothing samples a latent to guess them)
+    requires_labels = False  # class labels y: class-conditional variants (CGAN, ACGAN)
+    has_codes = False  # categorical and continuous codes c (InfoGAN)
 
-    def __init__(self, spec: DataSpec, G: nn.Module, D: nn.Module, z_dim: int) -> None:
+    def __init__(self, spec: DataSpec, G: nn.Module, D: nn.Module, z_dim: int, *, pack: int = 1,
+                 d_transforms: tuple = ()) -> None:
         super().__init__()
         self.spec = spec
         self.G = G
         self.D = D
         self.z_dim = z_dim
+        self.pack = pack  # PacGAN (Lin et al. 2018): D judges m samples at once, concatenated along channels or features
+        self.d_transforms = tuple(d_transforms)  # D-input transforms while D trains (DiffAugment, instance noise)
         if self.requires_labels and not spec.num_classes:
             raise ConfigError(
                 f"model '{type(self).__name__.lower()}' needs class labels but dataset '{spec.name}' has none; "
@@ -61,11 +67,6 @@ class GANModel(nn.Module):
         """A batch of latents from the prior (z ~ N(0, I) unless a variant says otherwise)."""
         return Latent(torch.randn(n, self.z_dim, device=device, generator=gen))
 
-    #: PacGAN (Lin et al. 2018): D judges m samples at once, concatenated along channels (images) or features
-    pack = 1
-    #: transforms of D's inputs while D trains (DiffAugment, instance noise), set from `stabilize`
-    d_transforms: tuple = ()
-
     def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> DOut:
         """D's output on a batch; `y` is the batch's labels (used only by conditional variants)."""
         if self.D.training:  # augmentation and noise are training-time only: evaluation sees the real D
@@ -80,13 +81,14 @@ class GANModel(nn.Module):
         for t in self.d_transforms:
             t.begin_step(step)
 
-    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
-        """Extra objective for D's step (None: the variant has none)."""
-        return None, {}
+    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent,
+                   stats: StatsSink) -> torch.Tensor | None:
+        """Extra objective for D's step, reporting its statistics (None: the variant has none)."""
+        return None
 
-    def g_aux_loss(self, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
-        """Extra objective for G's step (None: the variant has none)."""
-        return None, {}
+    def g_aux_loss(self, fake: DOut, latent: Latent, stats: StatsSink) -> torch.Tensor | None:
+        """Extra objective for G's step, reporting its statistics (None: the variant has none)."""
+        return None
 
     def grid_latents(self, n: int, device: torch.device | str, gen: torch.Generator) -> dict[str, tuple[Latent, int]]:
         """Named latents for picture grids, each with its row length: {"samples": (latent, nrow)}."""

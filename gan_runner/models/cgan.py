@@ -55,7 +55,7 @@ class CGAN(GANModel):
 
 @MODELS.register("cgan")
 def build_cgan(
-    spec: DataSpec,
+    spec: DataSpec, d_transforms: tuple = (),
     *,
     z_dim: int = 100,
     width: int = 1200,
@@ -75,4 +75,4 @@ def build_cgan(
     G = ConditionalMLPGenerator(z_dim, k, spec, width, depth)
     D = ConditionalMLPDiscriminator(k, math.prod(spec.shape) + k, [d_width] * d_depth, d_activation, pieces,
                                     dropout, input_dropout, d_norm)
-    return CGAN(spec, G, D, z_dim)
+    return CGAN(spec, G, D, z_dim, d_transforms=d_transforms)

@@ -43,16 +43,15 @@ class DCGAN(GANModel):
 
 
 @MODELS.register("dcgan")
-def build_dcgan(spec: DataSpec, *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
+def build_dcgan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
                 d_norm: Norm = "batch", spectral_norm: bool = False, pack: int = 1, mbstd: bool = False) -> GANModel:
     """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses; D stabilizers optional."""
     depth = dcgan_depth(spec, "dcgan")
     d_width = width if d_width is None else d_width
     check_positive("dcgan", z_dim=z_dim, width=width, d_width=d_width)
     D = ConvDiscriminator(packed_spec(spec, pack, "dcgan"), depth, d_width, d_norm, mbstd)
-    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), D, z_dim)
+    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), D, z_dim, pack=pack, d_transforms=d_transforms)
     dcgan_init(model)
     if spectral_norm:  # after init: SN rescales whatever weights it is given
         spectral_normalize(model.D)
-    model.pack = pack
     return model

@@ -64,7 +64,7 @@ class VanillaGAN(GANModel):
 
 @MODELS.register("gan")
 def build_gan(
-    spec: DataSpec,
+    spec: DataSpec, d_transforms: tuple = (),
     *,
     z_dim: int = 100,
     width: int = 1200,
@@ -86,6 +86,5 @@ def build_gan(
     G = MLPGenerator(z_dim, spec, width, depth)
     d_in = math.prod(packed_spec(spec, pack, "gan").shape)
     D = MLPDiscriminator(d_in, [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm, mbstd)
-    model = VanillaGAN(spec, G, spectral_normalize(D) if spectral_norm else D, z_dim)
-    model.pack = pack
+    model = VanillaGAN(spec, G, spectral_normalize(D) if spectral_norm else D, z_dim, pack=pack, d_transforms=d_transforms)
     return model

@@ -13,9 +13,10 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.errors import ConfigError
-from gan_runner.models.base import DOut, GANModel, Latent, Stats
+from gan_runner.models.base import DOut, GANModel, Latent
 from gan_runner.models.blocks import Norm, check_positive, dcgan_init, norm1d, norm2d
 from gan_runner.registry import MODELS
+from gan_runner.stats import StatsSink
 
 
 class InfoGenerator(nn.Module):
@@ -62,6 +63,8 @@ class InfoDiscriminator(nn.Module):
 class InfoGAN(GANModel):
     """InfoGAN with `n_cat` categorical codes of `cat_dim` values and `n_cont` uniform(-1, 1) codes."""
 
+    has_codes = True
+
     def __init__(self, *args, n_cat: int, cat_dim: int, n_cont: int, info_weight: float, cont_weight: float,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -74,7 +77,7 @@ class InfoGAN(GANModel):
         c_cont = torch.rand(n, self.n_cont, device=device, generator=gen) * 2 - 1
         return Latent(z, None, c_cat, c_cont)
 
-    def info_loss(self, out: DOut, latent: Latent) -> tuple[torch.Tensor, Stats]:
+    def info_loss(self, out: DOut, latent: Latent, stats: StatsSink | None = None) -> torch.Tensor:
         """-L_I up to the constant H(c): cross-entropy of categorical codes + weighted Gaussian NLL of continuous ones."""
         assert out.aux is not None and latent.c_cat is not None and latent.c_cont is not None
         split = self.n_cat * self.cat_dim
@@ -83,13 +86,17 @@ class InfoGAN(GANModel):
         mse = (out.aux[:, split:] - latent.c_cont).pow(2).mean() if self.n_cont else ce.new_zeros(())
         loss = self.info_weight * (self.n_cat * ce + self.cont_weight * 0.5 * mse * self.n_cont)
         acc = (logits.argmax(2) == latent.c_cat).float().mean()
-        return loss, {"info/cat_ce": ce.detach(), "info/cat_acc": acc, "info/cont_mse": mse.detach()}
+        if stats is not None:
+            stats.report("info/cat_ce", ce)
+            stats.report("info/cat_acc", acc)
+            stats.report("info/cont_mse", mse)
+        return loss
 
-    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
-        return self.info_loss(fake, latent)  # trains Q (and the shared body) on detached fakes
+    def d_aux_loss(self, real: DOut, y_real: torch.Tensor | None, fake: DOut, latent: Latent, stats: StatsSink) -> torch.Tensor | None:
+        return self.info_loss(fake, latent, stats)  # trains Q (and the shared body) on detached fakes
 
-    def g_aux_loss(self, fake: DOut, latent: Latent) -> tuple[torch.Tensor | None, Stats]:
-        return self.info_loss(fake, latent)[0], {}
+    def g_aux_loss(self, fake: DOut, latent: Latent, stats: StatsSink) -> torch.Tensor | None:
+        return self.info_loss(fake, latent)
 
     def grid_latents(self, n: int, device: torch.device | str, gen: torch.Generator) -> dict[str, tuple[Latent, int]]:
         # Rows: values of the first categorical code. Columns: fresh z ("categorical"), or one
@@ -110,7 +117,7 @@ class InfoGAN(GANModel):
 
 
 @MODELS.register("infogan")
-def build_infogan(spec: DataSpec, *, z_dim: int = 62, width: int = 64, n_cat: int = 1, cat_dim: int = 10,
+def build_infogan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 62, width: int = 64, n_cat: int = 1, cat_dim: int = 10,
                   n_cont: int = 2, info_weight: float = 1.0, cont_weight: float = 0.1,
                   d_norm: Norm = "batch") -> GANModel:
     """InfoGAN (paper MNIST setting: z 62, one 10-way categorical code, two continuous codes)."""
@@ -124,7 +131,7 @@ def build_infogan(spec: DataSpec, *, z_dim: int = 62, width: int = 64, n_cat: in
     q_dim = n_cat * cat_dim + n_cont
     G = InfoGenerator(z_dim + n_cat * cat_dim + n_cont, spec, width, cat_dim)
     D = InfoDiscriminator(spec, width, d_norm, q_dim)
-    model = InfoGAN(spec, G, D, z_dim, n_cat=n_cat, cat_dim=cat_dim, n_cont=n_cont,
+    model = InfoGAN(spec, G, D, z_dim, d_transforms=d_transforms, n_cat=n_cat, cat_dim=cat_dim, n_cont=n_cont,
                     info_weight=info_weight, cont_weight=cont_weight)
     dcgan_init(model)
     return model

@@ -70,17 +70,17 @@ class SNGAN(GANModel):
 
 
 @MODELS.register("sngan")
-def build_sngan(spec: DataSpec, *, z_dim: int = 128, width: int = 64, pack: int = 1, mbstd: bool = False,
+def build_sngan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 128, width: int = 64, pack: int = 1, mbstd: bool = False,
                 d_norm: Literal["none", "layer"] = "none") -> GANModel:
     """SNGAN standard CNN; `width` is D's first and G's last stage width (64 in the paper); no batch norm in D."""
     depth = dcgan_depth(spec, "sngan")
     check_positive("sngan", z_dim=z_dim, width=width)
     model = SNGAN(spec, SNGenerator(z_dim, spec, depth, width),
-                  SNDiscriminator(packed_spec(spec, pack, "sngan"), depth, width, mbstd, d_norm), z_dim)
+                  SNDiscriminator(packed_spec(spec, pack, "sngan"), depth, width, mbstd, d_norm), z_dim,
+                  pack=pack, d_transforms=d_transforms)
     for m in model.modules():  # the SNGAN reference code's init: Xavier-uniform weights, zero biases
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):  # norms keep their (1, 0) init
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
     spectral_normalize(model.D)
-    model.pack = pack
     return model

@@ -10,17 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from gan_runner.config_schema import StabilizeConfig, validate
 from gan_runner.data.base import DataSpec
 from gan_runner.errors import ConfigError
 from gan_runner.stabilizers.diffaugment import DiffAugment
 from gan_runner.stabilizers.instance_noise import InstanceNoise
 from gan_runner.stabilizers.penalties import ZeroCenteredPenalty
 
-DEFAULTS: dict[str, Any] = {"diffaugment": None, "instance_noise": 0.0, "instance_noise_steps": None,
-                            "r1": 0.0, "r2": 0.0, "reg_every": 1, "unroll": 0}
 
-
-@dataclass
+@dataclass(frozen=True)
 class Stabilizers:
     """What `stabilize` asks for, built: D-input transforms, D penalties, unrolled steps for G."""
 
@@ -29,33 +27,17 @@ class Stabilizers:
     unroll: int
 
 
-def _number(cfg: Mapping[str, Any], key: str, *, integer: bool = False, minimum: float = 0.0) -> Any:
-    v = cfg[key]
-    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if isinstance(v, bool) or not ok or v < minimum:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"stabilize.{key} must be {kind} >= {minimum:g}, got {v!r}")
-    return v
-
-
 def build_stabilizers(section: Mapping[str, Any] | None, spec: DataSpec, max_steps: int) -> Stabilizers:
-    """Validate the `stabilize` section (one clear line per bad value) and build its pieces."""
-    cfg = dict(DEFAULTS)
-    for key, value in (section or {}).items():
-        if key not in DEFAULTS:
-            raise ConfigError(f"stabilize has no option '{key}' (options: {', '.join(sorted(DEFAULTS))})")
-        cfg[key] = value
+    """Validate the `stabilize` section (its schema: config_schema.StabilizeConfig) and build its pieces."""
+    cfg = validate("stabilize", StabilizeConfig, section)
     transforms: list[Any] = []
-    if cfg["diffaugment"]:
+    if cfg.diffaugment:
         if not spec.is_image:
             raise ConfigError(f"stabilize.diffaugment needs images; dataset '{spec.name}' is {spec.shape[0]}-D points")
-        transforms.append(DiffAugment(cfg["diffaugment"]))  # "color,cutout" or [color, cutout]
-    sigma = _number(cfg, "instance_noise")
-    if sigma > 0:
-        steps = cfg["instance_noise_steps"]
-        steps = max_steps if steps is None else _number(cfg, "instance_noise_steps", integer=True, minimum=1)
-        transforms.append(InstanceNoise(float(sigma), steps))
-    every = _number(cfg, "reg_every", integer=True, minimum=1)
-    penalties = [ZeroCenteredPenalty(float(_number(cfg, key)), every, on)
-                 for key, on in (("r1", "real"), ("r2", "fake")) if _number(cfg, key) > 0]
-    return Stabilizers(tuple(transforms), tuple(penalties), _number(cfg, "unroll", integer=True))
+        transforms.append(DiffAugment(cfg.diffaugment))  # "color,cutout" or [color, cutout]
+    if cfg.instance_noise > 0:
+        steps = max_steps if cfg.instance_noise_steps is None else cfg.instance_noise_steps
+        transforms.append(InstanceNoise(float(cfg.instance_noise), steps))
+    penalties = [ZeroCenteredPenalty(float(gamma), cfg.reg_every, on)
+                 for gamma, on in ((cfg.r1, "real"), (cfg.r2, "fake")) if gamma > 0]
+    return Stabilizers(tuple(transforms), tuple(penalties), cfg.unroll)

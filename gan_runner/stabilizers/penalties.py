@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from gan_runner.models.base import GANModel, Stats
+from gan_runner.models.base import GANModel
+from gan_runner.stats import StatsSink
 
 
 class ZeroCenteredPenalty:
@@ -19,14 +20,12 @@ class ZeroCenteredPenalty:
         self.gamma, self.every, self.on = gamma, every, on
         self.name = "r1" if on == "real" else "r2"
 
-    def due(self, step: int) -> bool:
-        """Whether this step carries the penalty (lazy regularization)."""
-        return step % self.every == 0
-
-    def __call__(self, model: GANModel, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,
-                 fake_y: torch.Tensor | None) -> tuple[torch.Tensor, Stats]:
+    def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
+                 fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
+        """The penalty, scaled by `every` (lazy regularization keeps the average strength)."""
         x = (real if self.on == "real" else fake).detach().requires_grad_(True)
         out = model.discriminate(x, y if self.on == "real" else fake_y).adv
         (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
         sq = grad.float().flatten(1).pow(2).sum(1).mean()  # E ||grad D(x)||^2
-        return (self.gamma / 2) * self.every * sq, {f"{self.name}/grad_sq": sq.detach()}
+        stats.report(f"{self.name}/grad_sq", sq)
+        return (self.gamma / 2) * self.every * sq

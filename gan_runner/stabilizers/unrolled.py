@@ -1,20 +1,23 @@
 """Unrolled GAN (Metz et al. 2016): G's step is taken against D after k more (differentiable) D updates.
 
 G optimizes f_K(theta_G) = f(theta_G, theta_D^K), where theta_D^K comes from K steps of D's own
-optimizer (here Adam, RMSProp or SGD with its current state) on the current batch. Differentiating
+optimizer (here Adam, RMSProp or SGD with its current state) on the current batch, using D's whole
+objective (auxiliary terms and penalties included; the G batch's G(z) is reused for every step). Differentiating
 through those steps lets G anticipate how D will react, which discourages hopping between modes.
 D's real parameters and optimizer state are untouched: the unrolled copies exist only for G's step.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from gan_runner.errors import ConfigError
-from gan_runner.models.base import GANModel, Latent
+from gan_runner.models.base import GANModel
+from gan_runner.stats import DiscardStats, StatsSink
+from gan_runner.training.phases import Batch, Objective
 
 SUPPORTED = (torch.optim.Adam, torch.optim.RMSprop, torch.optim.SGD)
 
@@ -75,9 +78,14 @@ class _FunctionalD(nn.Module):
 
 
 @contextmanager
-def unrolled_discriminator(model: GANModel, loss: Any, opt_d: torch.optim.Optimizer, real: torch.Tensor,
-                           y: torch.Tensor | None, latent: Latent, k: int) -> Iterator[None]:
-    """Inside the block, model.D is D after k differentiable optimizer steps on (real, G(latent))."""
+def unrolled_discriminator(model: GANModel, d_objective: Callable[..., torch.Tensor], opt_d: torch.optim.Optimizer,
+                           batch: Batch, step: int, k: int) -> Iterator[None]:
+    """Inside the block, model.D is D after k differentiable optimizer steps on D's whole objective.
+
+    The whole objective (adversarial terms, ACGAN/InfoGAN's auxiliary terms, WGAN-GP's and R1/R2's
+    penalties where due) on `batch`, with G(latent)'s graph kept, so theta^K depends on G. Statistics of
+    these imagined steps are discarded.
+    """
     named = [(n, p) for n, p in model.D.named_parameters()]
     # Leaf copies: G's backward must not write gradients into D's real parameters.
     theta = [p.detach().requires_grad_(True) for _, p in named]
@@ -87,13 +95,22 @@ def unrolled_discriminator(model: GANModel, loss: Any, opt_d: torch.optim.Optimi
     try:
         for t in range(k):
             model.D = _FunctionalD(D, {n: th for (n, _), th in zip(named, theta)})
-            fake = model.G(latent)  # with graph: theta^K depends on G, which is the point
-            out_real = model.discriminate(real, y)
-            out_fake = model.discriminate(fake, latent.y)
-            d_loss = loss.d_terms(out_real.adv.float(), out_fake.adv.float())
+            d_loss = d_objective(batch, step, DiscardStats(), detach_fake=False)
             grads = torch.autograd.grad(d_loss, theta, create_graph=True)
             theta = [_step(th, g, st, where[id(p)][1], t) for th, g, st, (_, p) in zip(theta, grads, scratch, named)]
         model.D = _FunctionalD(D, {n: th for (n, _), th in zip(named, theta)})
         yield
     finally:
         model.D = D
+
+
+def unrolled_g_objective(g_objective: Objective, d_objective: Callable[..., torch.Tensor], model: GANModel,
+                         opt_d: torch.optim.Optimizer, k: int) -> Objective:
+    """G's objective taken against D unrolled k steps ahead on the G batch (a wrapper of the G phase's objective)."""
+    check_optimizer(opt_d)
+
+    def objective(batch: Batch, step: int, stats: StatsSink) -> torch.Tensor:
+        with unrolled_discriminator(model, d_objective, opt_d, batch, step, k):
+            return g_objective(batch, step, stats)
+
+    return objective

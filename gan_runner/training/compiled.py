@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from typing import Sequence
 
 import torch
 
 from gan_runner.errors import ConfigError
-from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel
 
 
@@ -37,19 +37,19 @@ def check_compile_available(device: torch.device) -> None:
             raise ConfigError("trainer.compile=true on GPU needs triton (pip install triton); or use trainer.compile=false")
 
 
-def needs_double_backward(loss: AdversarialLoss, unroll: int) -> bool:
-    """Whether training differentiates through D's gradient (gradient penalty, R1/R2, unrolled D)."""
-    return type(loss).d_regularizer is not AdversarialLoss.d_regularizer or bool(getattr(loss, "penalties", ())) or unroll > 0
+def needs_double_backward(penalties: Sequence[object], unroll: int) -> bool:
+    """Whether training differentiates through D's gradient (any D penalty: WGAN-GP's, R1/R2; an unrolled D)."""
+    return bool(penalties) or unroll > 0
 
 
-def compile_models(model: GANModel, loss: AdversarialLoss, device: torch.device, unroll: int, verbose: bool) -> list[str]:
-    """Compile G's and (where it can be) D's forward in place; returns the names compiled."""
+def compile_models(model: GANModel, device: torch.device, double_backward: bool, verbose: bool) -> list[str]:
+    """Compile G's and (unless training differentiates D's gradient: penalties, unrolling) D's forward in place."""
     check_compile_available(device)
     model.G.compile()
-    if needs_double_backward(loss, unroll):
+    if double_backward:
         if verbose:
-            print(f"note: trainer.compile compiles G only: {type(loss).__name__} or stabilize.r1/r2/unroll "
-                  "differentiate D twice, which compiled graphs cannot", file=sys.stderr)
+            print("note: trainer.compile compiles G only: a gradient penalty (wgan_gp, stabilize.r1/r2) or "
+                  "stabilize.unroll differentiates D twice, which compiled graphs cannot", file=sys.stderr)
         return ["G"]
     model.D.compile()
     return ["G", "D"]

@@ -15,6 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from gan_runner.progress import format_duration
+from gan_runner.stats import StatsAccumulator  # noqa: F401  (the trainer's accumulator, logged here)
 
 # TensorBoard's Custom Scalars tab: related curves on one chart (tags are regular expressions).
 CUSTOM_SCALARS = {
@@ -29,31 +30,6 @@ CUSTOM_SCALARS = {
 
 # Shown on the console progress line, in this order, when present.
 CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake", "wasserstein")
-
-
-class StatsAccumulator:
-    """Running sums of scalar device tensors, averaged and moved to the host on `pop`."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, stats: Mapping[str, torch.Tensor]) -> None:
-        """Add one step's stats (0-d tensors)."""
-        for k, v in stats.items():
-            v = v.detach().float()
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
-            self.counts[k] = self.counts.get(k, 0) + 1
-
-    def pop(self) -> dict[str, float]:
-        """Means since the last pop, as Python floats (one device->host copy), then reset."""
-        if not self.sums:
-            return {}
-        keys = list(self.sums)
-        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist()
-        self.sums.clear()
-        self.counts.clear()
-        return dict(zip(keys, values))
 
 
 class RunLogger:

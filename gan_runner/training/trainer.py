@@ -1,54 +1,34 @@
-"""The one training loop: n_critic D steps per G step, for any model and any loss.
+"""The one training loop: a loop over phases (n_critic D steps, then one G step), for any model, loss and data.
 
-Everything variant-specific lives behind `GANModel` (latents, auxiliary terms, grids) and
-`AdversarialLoss` (objectives, regularizers, post-step hooks); this file never asks which is which.
+Everything variant-specific lives in the phases' objectives (training/phases.py, stabilizers/), behind
+`GANModel` (latents, auxiliary terms, grids) and `AdversarialLoss`; pictures come from a renderer chosen
+for the data at build time. This file never asks which model, loss, stabilizer or data kind it runs.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from PIL import Image
 
+from gan_runner.atomic import save_atomic
+from gan_runner.config_schema import TrainerConfig
 from gan_runner.data.base import BatchStream
 from gan_runner.errors import UserError
-from gan_runner.generation.grids import image_grid, sampling_mode, scatter_image
-from gan_runner.losses.base import AdversarialLoss
-from gan_runner.models.base import GANModel, Latent
-from gan_runner.stabilizers.unrolled import unrolled_discriminator
+from gan_runner.generation.grids import sampling_mode
+from gan_runner.models.base import GANModel
+from gan_runner.stats import StatsAccumulator
 from gan_runner.training import distributed
-from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state, save_atomic
+from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state
 from gan_runner.training.distributed import Ranks
 from gan_runner.training.ema import EMA
 from gan_runner.training.guards import StopSignals, all_finite, divergence_reason
-from gan_runner.training.logger import NullLogger, RunLogger, StatsAccumulator
+from gan_runner.training.logger import NullLogger, RunLogger
 from gan_runner.training.periodic_eval import PeriodicEval
-
-
-@dataclass
-class TrainerOptions:
-    """The trainer's share of the config (conf/trainer/*.yaml)."""
-
-    max_steps: int
-    max_time: float | None
-    n_critic: int
-    log_every: int
-    sample_every: int
-    ckpt_every: int
-    grid_size: int
-    quiet: bool = False
-    on_divergence: str = "stop"  # stop | rollback
-    max_grad_norm: float | None = 1e6
-    max_rollbacks: int = 3
-    rollback_lr_factor: float = 0.5
-    precision: str = "fp32"  # fp32 | bf16 (autocast: bf16 convs/matmuls, fp32 losses and optimizer state)
-    compile: bool = False  # torch.compile G and D (gan_runner/training/compiled.py)
-    unroll: int = 0  # stabilize.unroll: G steps against D unrolled this many differentiable updates ahead
+from gan_runner.training.phases import Phase
 
 
 def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -62,25 +42,25 @@ def grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
 class Trainer:
     """Owns the training state and runs the loop; `state_dict` is exactly what a checkpoint holds."""
 
-    def __init__(self, model: GANModel, loss: AdversarialLoss, stream: BatchStream,
+    def __init__(self, *, model: GANModel, phases: Sequence[Phase], stream: BatchStream,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  sched_g: torch.optim.lr_scheduler.LRScheduler, sched_d: torch.optim.lr_scheduler.LRScheduler,
-                 ema: EMA | None, opts: TrainerOptions, run_dir: Path, device: torch.device,
-                 config: dict[str, Any], seed: int, ranks: Ranks | None = None) -> None:
-        self.model, self.loss, self.stream = model, loss, stream
+                 ema: EMA | None, opts: TrainerConfig, run_dir: Path, device: torch.device,
+                 config: dict[str, Any], seed: int, render: Callable[[torch.Tensor, int], torch.Tensor],
+                 ranks: Ranks | None = None, periodic: PeriodicEval | None = None,
+                 eval_names: Sequence[str] = ()) -> None:
+        self.model, self.phases, self.stream = model, tuple(phases), stream
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
         self.config, self.seed = config, seed
+        self.render = render  # (samples, nrow) -> uint8 (C, H, W) picture: an image grid or a 2D scatter plot
         self.ranks = ranks or Ranks()  # torchrun: this process's rank; rank 0 alone writes the run dir
+        self.periodic = periodic  # trainer.eval_every's evaluator, or None
+        self.eval_names = tuple(eval_names)  # end-of-training metrics; listed in the HParams tab
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
         self.bf16 = opts.precision == "bf16"
-        self.periodic: PeriodicEval | None = None  # trainer.eval_every (set by build_trainer)
-        self.eval_names: list[str] = []  # end-of-training metrics (set by build_trainer); listed in the HParams tab
-        self.eval_reuse: dict[int, dict[str, Any]] = {}  # eval num -> real-side features kept between evaluations
-        self.g_params = list(model.G.parameters())
-        self.d_params = list(model.D.parameters())
         # Fixed latents from their own CPU generator: the same grids on any device, at every step.
         gen = torch.Generator().manual_seed(seed + 1)
         self.grid_latents = {k: (type(lat)(*[t if t is None else t.to(device) for t in lat]), nrow)
@@ -153,72 +133,33 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------------------------ loop
-    def d_step(self, real: torch.Tensor, y: torch.Tensor | None, latent: Latent, fake: torch.Tensor | None,
-               stats: StatsAccumulator, log: bool) -> None:
-        """One critic update on a real batch and a latent batch (`fake` = G(latent) when already made)."""
+    def run_phase(self, phase: Phase, stats: StatsAccumulator, log: bool) -> None:
+        """One optimizer step of `phase`: batch, objective, backward, all-reduce, step, after-step hooks."""
+        if phase.frozen is not None:
+            phase.frozen.requires_grad_(False)  # no weight gradients for it in this phase (D during G's step)
         with self.autocast():
-            loss, s = self.loss.d_objective(self.model, real, y, latent, fake)
-        self.opt_d.zero_grad(set_to_none=True)
+            loss = phase.objective(phase.make_batch(), self.step, stats)
+        phase.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.average_grads(self.d_params, self.ranks)
+        distributed.average_grads(phase.params, self.ranks)
+        if phase.frozen is not None:
+            phase.frozen.requires_grad_(True)
         if log:
-            s["grad_norm/d"] = grad_norm(self.d_params)
-        self.opt_d.step()
-        self.loss.after_d_step(self.model)
-        stats.add(s)
-        if self.opts.unroll:
-            self._unroll_batch = (real, y)  # the batch G's unrolled D steps train on (Metz et al. reuse D's)
-
-    def g_step(self, latent: Latent, fake: torch.Tensor | None, stats: StatsAccumulator, log: bool) -> None:
-        """One generator update; D is frozen so no weight gradients are computed for it."""
-        self.model.D.requires_grad_(False)
-        with self.autocast(), self.unrolled(latent):
-            loss, s = self.loss.g_objective(self.model, latent, fake)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_grads(self.g_params, self.ranks)
-        self.model.D.requires_grad_(True)
-        if log:
-            s["grad_norm/g"] = grad_norm(self.g_params)
-        self.opt_g.step()
-        if self.ema is not None:
-            self.ema.update(self.model.G)
-        stats.add(s)
-
-    def unrolled(self, latent: Latent) -> contextlib.AbstractContextManager[None]:
-        """D as seen by G's step: itself, or k differentiable updates ahead (stabilize.unroll)."""
-        if not self.opts.unroll:
-            return contextlib.nullcontext()
-        real, y = self._unroll_batch
-        return unrolled_discriminator(self.model, self.loss, self.opt_d, real, y, latent, self.opts.unroll)
+            stats.report(f"grad_norm/{phase.name.lower()}", grad_norm(phase.params))
+        phase.optimizer.step()
+        for hook in phase.after_step:
+            hook()
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast when trainer.precision=bf16 (a no-op context otherwise)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def iteration(self, stats: StatsAccumulator, log: bool) -> None:
-        """n_critic D updates, then one G update, on fresh batches and latents from the run's streams."""
-        batch = self.stream.batch_size
-        self.model.begin_step(self.step)  # schedules: annealed instance noise, lazy penalties
-        self.loss.begin_step(self.step)
-        if self.opts.n_critic == 1:
-            # Algorithm 1 with k = 1, as the PyTorch DCGAN example runs it: G's step reuses the D step's
-            # latent and G(z) (graph kept), saving a G forward per iteration.
-            real, y = self.stream.next()
-            self.update(real, y, self.model.sample_latent(batch, self.device), stats, log)
-            return
-        for _ in range(self.opts.n_critic):
-            real, y = self.stream.next()
-            self.d_step(real, y, self.model.sample_latent(batch, self.device), None, stats, log)
-        self.g_step(self.model.sample_latent(batch, self.device), None, stats, log)
-
-    def update(self, real: torch.Tensor, y: torch.Tensor | None, latent: Latent, stats: StatsAccumulator,
-               log: bool = False) -> None:
-        """One D and one G update sharing `latent` and G(latent) (the k = 1 iteration)."""
-        with self.autocast():
-            fake = self.model.G(latent)  # (B, ...) with graph: D's step uses it detached, G's step through it
-        self.d_step(real, y, latent, fake, stats, log)
-        self.g_step(latent, fake, stats, log)
+        """Every phase in order, each its `repeats` times (n_critic D updates, then one G update)."""
+        self.model.begin_step(self.step)  # schedules: annealed instance noise
+        for phase in self.phases:
+            for _ in range(phase.repeats):
+                self.run_phase(phase, stats, log)
 
     def train(self) -> dict[str, Any]:
         """Run until max_steps G steps, max_time seconds, a stop signal or divergence; returns final figures."""
@@ -361,11 +302,7 @@ class Trainer:
         out_dir.mkdir(exist_ok=True)
         with sampling_mode(G):
             for name, (latent, nrow) in self.grid_latents.items():
-                x = G(latent)
-                if self.model.spec.is_image:
-                    img = image_grid(x, nrow)
-                else:
-                    img = scatter_image(x, self.stream.data.x[:2000])
+                img = self.render(G(latent), nrow)
                 logger.image(f"samples/{name}", img, self.step)
                 Image.fromarray(img.permute(1, 2, 0).squeeze(2).numpy()).save(out_dir / f"{name}_{self.step:07d}.png")
 
