@@ -121,7 +121,16 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128, help="side of the synthetic JPEGs")
     p.add_argument("--image-size", type=int, default=64, help="prepared side")
     p.add_argument("--dir", default="/tmp/bench_data")
+    p.add_argument("--rates-only", metavar="PREPARED", help="only the batch rates of a prepared folder, 2 and 1 threads")
     args = p.parse_args()
+    if args.rates_only:
+        import torch
+
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            rates = {pl: round(batch_rate(Path(args.rates_only), pl)) for pl in ("device", "host", "stream")}
+            print(json.dumps({"threads": threads, "batches_per_s": rates}))
+        return
     base = Path(args.dir)
     src = base / f"jpeg_{args.n}_{args.size}"
     t = time.perf_counter()
