@@ -132,8 +132,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     trainer = Trainer(model=model, phases=phases, stream=stream, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d,
                       ema=ema, opts=opts, run_dir=run_dir, device=device, config=config, seed=seed,
                       render=picture_renderer(data.spec.is_image, None if data.spec.is_image else data.x),
-                      ranks=ranks, periodic=periodic, eval_names=eval_names)
-    trainer.evaluator = evaluator
+                      ranks=ranks, periodic=periodic, eval_names=eval_names, evaluator=evaluator)
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:
         try:

@@ -114,7 +114,7 @@ class DRSReport:
 
 
 def _subset(latent: Latent, keep: torch.Tensor) -> Latent:
-    return Latent(*[t if t is None else t[keep] for t in latent])
+    return latent.map(lambda t: t[keep])
 
 
 def rejection_sample(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_size: int = DEFAULT_BATCH,

@@ -46,7 +46,7 @@ def device_of(G: torch.nn.Module) -> torch.device:
 
 def latent_to(latent: Latent, device: torch.device) -> Latent:
     """The same latent with every tensor on `device`."""
-    return Latent(*[t if t is None else t.to(device) for t in latent])
+    return latent.to(device)
 
 
 def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:

@@ -7,7 +7,7 @@ mutual-information term), and which latents make an informative picture grid.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -26,6 +26,14 @@ class Latent(NamedTuple):
     y: torch.Tensor | None = None  # (B,) class labels (CGAN, ACGAN)
     c_cat: torch.Tensor | None = None  # (B, n_cat) categorical code indices (InfoGAN)
     c_cont: torch.Tensor | None = None  # (B, n_cont) continuous codes in [-1, 1] (InfoGAN)
+
+    def map(self, fn: "Callable[[torch.Tensor], torch.Tensor]") -> "Latent":
+        """The same latent with `fn` applied to every field it has (rows selected, moved to a device, ...)."""
+        return Latent(*[t if t is None else fn(t) for t in self])
+
+    def to(self, device: torch.device | str) -> "Latent":
+        """The same latent on `device`."""
+        return self.map(lambda t: t.to(device))
 
 
 class DOut(NamedTuple):

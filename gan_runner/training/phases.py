@@ -32,7 +32,7 @@ class Batch:
 Objective = Callable[[Batch, int, StatsSink], torch.Tensor]  # (batch, step, stats) -> scalar loss
 
 
-@dataclass
+@dataclass(frozen=True)
 class Phase:
     """One kind of optimizer step: `repeats` per iteration on batches from `make_batch`."""
 

@@ -48,7 +48,7 @@ class Trainer:
                  ema: EMA | None, opts: TrainerConfig, run_dir: Path, device: torch.device,
                  config: dict[str, Any], seed: int, render: Callable[[torch.Tensor, int], torch.Tensor],
                  ranks: Ranks | None = None, periodic: PeriodicEval | None = None,
-                 eval_names: Sequence[str] = ()) -> None:
+                 eval_names: Sequence[str] = (), evaluator: Callable[[list[str], int, int], dict[str, float]] | None = None) -> None:
         self.model, self.phases, self.stream = model, tuple(phases), stream
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
@@ -57,13 +57,14 @@ class Trainer:
         self.ranks = ranks or Ranks()  # torchrun: this process's rank; rank 0 alone writes the run dir
         self.periodic = periodic  # trainer.eval_every's evaluator, or None
         self.eval_names = tuple(eval_names)  # end-of-training metrics; listed in the HParams tab
+        self.evaluator = evaluator  # (names, num, step) -> results on the generator as it is (run.py's final evaluation)
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
         self.bf16 = opts.precision == "bf16"
         # Fixed latents from their own CPU generator: the same grids on any device, at every step.
         gen = torch.Generator().manual_seed(seed + 1)
-        self.grid_latents = {k: (type(lat)(*[t if t is None else t.to(device) for t in lat]), nrow)
+        self.grid_latents = {k: (lat.to(device), nrow)
                              for k, (lat, nrow) in model.grid_latents(opts.grid_size, "cpu", gen).items()}
 
     # ----------------------------------------------------------------------------------- state
