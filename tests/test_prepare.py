@@ -244,3 +244,27 @@ def test_stl10_fake_copy_and_offline_error(tmp_path: Path) -> None:
     data = DATASETS.build("stl10", options={"root": str(tmp_path), "split": "train", "image_size": 96})
     assert torch.equal(data.x, torch.from_numpy(x)) and data.y.tolist() == [0, 9, 4] and data.spec.num_classes == 10
     assert DATASETS.build("stl10", options={"root": str(tmp_path), "split": "train"}).x.shape == (3, 3, 48, 48)
+
+
+def test_lsun_fake_copy_and_offline_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    with pytest.raises(DataError, match=r"bedroom_train_lmdb/data.mdb"):
+        DATASETS.build("lsun", options={"root": str(tmp_path)})
+    lmdb = pytest.importorskip("lmdb")  # an optional extra: pip install lmdb
+    db = tmp_path / "tower_train_lmdb"
+    env = lmdb.open(str(db), map_size=2**24)
+    with env.begin(write=True) as txn:
+        for i in range(5):  # LSUN's lmdb: image id -> WebP (or JPEG) bytes
+            buf = io.BytesIO()
+            Image.new("RGB", (20, 16), (50 * i, 10, 10)).save(buf, format="WEBP" if i % 2 else "JPEG", quality=95)
+            txn.put(f"id{i}".encode(), buf.getvalue())
+    env.close()
+    data = DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 8})
+    assert data.x.shape == (5, 3, 8, 8) and abs(int(data.x[2, 0].float().mean()) - 100) <= 3
+    assert len(DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 8,
+                                               "max_images": 3})) == 3
+    monkeypatch.setitem(sys.modules, "lmdb", None)  # lmdb not installed: one line says how to get it
+    with pytest.raises(DataError, match="pip install lmdb"):
+        DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 16})

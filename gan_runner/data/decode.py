@@ -22,8 +22,8 @@ class BadImage(Exception):
     """A file that cannot become an image sample; its message is one short reason."""
 
 
-def _decode(data: bytes, path: Path, channels: int) -> torch.Tensor:
-    """Bytes of one file -> uint8 (C, H, W) with the requested channels."""
+def decode_bytes(data: bytes, path: Path, channels: int) -> torch.Tensor:
+    """Bytes of one image file -> uint8 (C, H, W) with the requested channels; BadImage if they are not one."""
     import io
 
     from PIL import Image
@@ -84,4 +84,4 @@ def load_image(path: Path, image_size: int, channels: int, crop: Crop) -> torch.
         data = path.read_bytes()
     except OSError as e:
         raise BadImage(e.strerror or type(e).__name__) from None
-    return resize_one(square(_decode(data, path, channels), crop), image_size)
+    return resize_one(square(decode_bytes(data, path, channels), crop), image_size)
