@@ -115,8 +115,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(results))
     if space is not None and "heldout_accuracy" in space.info:
         task = space.info.get("heldout_task", "classification")
-        print(f"features: {space.name} [{space.tag}], held-out {task} accuracy {100 * space.info['heldout_accuracy']:.1f}% "
-              f"({space.info['heldout_size']} images); cache {space.info['cache']}")
+        print(f"features: {space.name} [{space.tag}], held-out accuracy {100 * space.info['heldout_accuracy']:.1f}% "
+              f"({task}, {space.info['heldout_size']} images); cache {space.info['cache']}")
     elif space is not None:
         print(f"features: {space.name} [{space.tag}]")
     for name, note in ctx.notes.items():
