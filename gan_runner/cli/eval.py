@@ -23,7 +23,7 @@ from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolv
 from gan_runner.errors import UserError
 from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
 from gan_runner.metrics.features import FEATURE_SPACES
-from gan_runner.metrics.fid_inception import WEIGHTS_FILE, read_weights
+from gan_runner.metrics.fid_inception import WEIGHTS_FILE, fetch_weights, read_weights
 from gan_runner.metrics.inception import check_weights_file
 from gan_runner.metrics.ref_stats import load_ref_stats, save_ref_stats
 from gan_runner.metrics.registry import plus_minus
@@ -75,6 +75,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         check_weights_file(args.inception)
     if args.inception_weights is not None:
         read_weights(args.inception_weights)  # a wrong, truncated or code-carrying file fails before sampling
+    elif args.features == "inception":
+        read_weights(fetch_weights())  # downloaded (or found in the hub cache) before sampling; offline: one line
     if args.features == "inception-torchvision" and args.inception is None:
         raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
     if args.ref_stats is not None:
