@@ -5,8 +5,10 @@
 Without --metrics every metric that fits the run is computed (images: fid, kid, is, pr, dc, parzen,
 plus class_acc for CGAN/ACGAN and purity for InfoGAN; ring8/grid25: modes, fid, kid, pr, dc on
 the 2D coordinates; stacked_mnist: stacked_modes, fid, kid, is, pr, dc, where the PacGAN protocol
-counts modes on --num 26000). Features come from a classifier trained on the run's dataset and cached
-(--cache-dir, $GAN_RUNNER_CACHE), or from InceptionV3 with --inception WEIGHTS.
+counts modes on --num 26000). Features (--features): by default a classifier trained on the run's
+labeled dataset, or a label-free rotation net on unlabeled images, both cached (--cache-dir,
+$GAN_RUNNER_CACHE); `inception` is the literature's FID Inception (torch-fidelity; --inception-weights
+offline); `inception-torchvision` is torchvision's ImageNet model from --inception WEIGHTS. docs/EVALUATION.md.
 """
 from __future__ import annotations
 
