@@ -82,26 +82,29 @@ def _worker(rank: int, port: int, out: str) -> None:
         with initialize_config_module("gan_runner.conf", version_base=None):
             return compose("config", overrides=[*SETTINGS, *extra])
 
-    seen: dict[str, object] = {}
-    update, train = Trainer.update, Trainer.train
+    from gan_runner.training.phases import Batches
 
-    def recording_update(self, real, y, latent, stats, log=False):
-        seen.setdefault("first_batch", _digest(real))
-        seen.setdefault("first_latent", _digest(latent.z))
-        return update(self, real, y, latent, stats, log)
+    seen: dict[str, object] = {}
+    for_d, train = Batches.for_d, Trainer.train
+
+    def recording_for_d(self):
+        batch = for_d(self)
+        seen.setdefault("first_batch", _digest(batch.real))
+        seen.setdefault("first_latent", _digest(batch.latent.z))
+        return batch
 
     def capturing_train(self):
         seen["trainer"] = self
         return train(self)
 
-    Trainer.update, Trainer.train = recording_update, capturing_train
+    Batches.for_d, Trainer.train = recording_for_d, capturing_train
     root = Path(out)
     metrics = run(cfg(), root / "straight")
     trainer = seen.pop("trainer")
     result = {"metrics": metrics, "first_batch": seen["first_batch"], "first_latent": seen["first_latent"],
               "G": {k: v.detach().clone() for k, v in trainer.model.G.named_parameters()},
               "D": {k: v.detach().clone() for k, v in trainer.model.D.named_parameters()}}
-    Trainer.update, Trainer.train = update, train
+    Batches.for_d, Trainer.train = for_d, train
 
     run(cfg("trainer.max_steps=10"), root / "resumed")
     run(cfg(f"trainer.resume={root / 'resumed'}"), root / "resumed")
@@ -215,6 +218,6 @@ def test_torchrun_cli_agrees_on_one_run_dir(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert [p.name for p in tmp_path.iterdir()] == ["outputs"], "ranks > 0 write nothing (no log file, no .hydra/)"
     (run_dir,) = (tmp_path / "outputs").iterdir()
-    assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "checkpoints", "cli.log", "metrics.json", "samples", "tb"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "checkpoints", "metrics.json", "samples", "tb", "train.log"]
     assert json.loads((run_dir / "metrics.json").read_text())["world_size"] == 2
     assert out.stdout.count("done: 20 steps") == 1
