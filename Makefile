@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 run: install  ## train the default job (DCGAN + R1 + EMA on 5,000 real MNIST digits, ~2.5 min on 2 CPU cores)
 	$(VENV)/bin/gan-run $(ARGS)
 
-test: install  ## run the whole test suite (~6 min on 2 idle CPU cores, longer on a busy machine)
+test: install  ## run the whole test suite (~16 min on the 2-core VM; GPU tests skip without CUDA)
 	$(PY) -m pytest -q
 
 test-fast: install  ## the test suite without the slow end-to-end tests
