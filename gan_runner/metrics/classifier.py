@@ -128,7 +128,7 @@ def load_or_train(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_dir:
     device = torch.device(device)
     path = cache_path(Path(cache_dir), dataset_cfg)
     net = FeatureNet(data.spec.channels, data.spec.num_classes)
-    entry = _read_cache(path)
+    entry = read_cache(path)
     if entry is not None and entry.get("in_shape") == list(data.spec.shape):
         net.load_state_dict(entry["state_dict"])
         acc, trained = float(entry["heldout_accuracy"]), False
@@ -145,7 +145,7 @@ def load_or_train(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_dir:
     return FeatureSpace(f"classifier({data.spec.name})", net.to(device).eval(), device, info)
 
 
-def _read_cache(path: Path) -> dict[str, Any] | None:
+def read_cache(path: Path) -> dict[str, Any] | None:
     """A cache entry, or None when absent or unreadable (then it is retrained and overwritten)."""
     if not path.is_file():
         return None

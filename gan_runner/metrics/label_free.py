@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from gan_runner.atomic import save_atomic
 from gan_runner.data.base import InMemoryData
 from gan_runner.errors import UserError
-from gan_runner.metrics.classifier import FEATURE_DIM, MAX_EPOCHS, TRAIN_IMAGES, FeatureNet, cache_path, heldout_split
+from gan_runner.metrics.classifier import FEATURE_DIM, MAX_EPOCHS, TRAIN_IMAGES, FeatureNet, cache_path, heldout_split, read_cache
 from gan_runner.metrics.space import EMBED_BATCH, FeatureSpace, to_model_space
 from gan_runner.progress import ProgressFn, no_progress
 
@@ -85,7 +85,7 @@ def label_free_space(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_d
     key_cfg = {**dataset_cfg, "_features": f"rotation-v{LABEL_FREE_VERSION}"}  # its own cache entry beside the classifier
     path = cache_path(Path(cache_dir), key_cfg)
     net = FeatureNet(data.spec.channels, ROTATIONS)
-    entry = _read(path)
+    entry = read_cache(path)
     if entry is not None and entry.get("in_shape") == list(data.spec.shape):
         net.load_state_dict(entry["state_dict"])
         acc, trained = float(entry["heldout_accuracy"]), False
@@ -100,14 +100,3 @@ def label_free_space(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_d
             "train_size": len(train_idx), "heldout_size": len(hold_idx), "cache": str(path), "trained_now": trained,
             "feature_dim": FEATURE_DIM, "tag": f"{data.spec.name}-rot"}
     return FeatureSpace(f"rotation-net({data.spec.name})", net.to(device).eval(), device, info, has_classifier=False)
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    """A cache entry, or None when absent or unreadable (then it is retrained and overwritten)."""
-    if not path.is_file():
-        return None
-    try:
-        entry = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - any unreadable cache file just means: train again
-        return None
-    return entry if isinstance(entry, dict) and entry.get("format") == 1 else None
