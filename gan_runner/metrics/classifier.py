@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -127,22 +127,27 @@ def load_or_train(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_dir:
         )
     device = torch.device(device)
     path = cache_path(Path(cache_dir), dataset_cfg)
-    net = FeatureNet(data.spec.channels, data.spec.num_classes)
-    entry = read_cache(path)
-    if entry is not None and entry.get("in_shape") == list(data.spec.shape):
-        net.load_state_dict(entry["state_dict"])
-        acc, trained = float(entry["heldout_accuracy"]), False
-    else:
-        net, acc = train_feature_net(data, device=device, progress=progress)
-        save_atomic({"format": 1, "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
-                     "heldout_accuracy": acc, "in_shape": list(data.spec.shape),
-                     "key": json.dumps(cache_key(dataset_cfg), sort_keys=True, default=str)}, path)
-        trained = True
+    net, acc, trained = cached_net(path, FeatureNet(data.spec.channels, data.spec.num_classes), data.spec.shape,
+                                   json.dumps(cache_key(dataset_cfg), sort_keys=True, default=str),
+                                   lambda: train_feature_net(data, device=device, progress=progress))
     train_idx, hold_idx = heldout_split(len(data))
     info = {"kind": "classifier", "heldout_accuracy": acc, "train_size": len(train_idx), "heldout_size": len(hold_idx),
             "cache": str(path), "trained_now": trained, "feature_dim": FEATURE_DIM,
             "tag": f"{data.spec.name}-clf"}
     return FeatureSpace(f"classifier({data.spec.name})", net.to(device).eval(), device, info)
+
+
+def cached_net(path: Path, net: nn.Module, in_shape: tuple[int, ...], key: str,
+               train: Callable[[], tuple[nn.Module, float]]) -> tuple[nn.Module, float, bool]:
+    """(net, held-out accuracy, trained now): the cached weights at `path` when they fit, else `train()` and cache it."""
+    entry = read_cache(path)
+    if entry is not None and entry.get("in_shape") == list(in_shape):
+        net.load_state_dict(entry["state_dict"])
+        return net, float(entry["heldout_accuracy"]), False
+    net, acc = train()
+    save_atomic({"format": 1, "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+                 "heldout_accuracy": acc, "in_shape": list(in_shape), "key": key}, path)
+    return net, acc, True
 
 
 def read_cache(path: Path) -> dict[str, Any] | None:

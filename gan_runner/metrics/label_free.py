@@ -19,10 +19,9 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
-from gan_runner.atomic import save_atomic
 from gan_runner.data.base import InMemoryData
 from gan_runner.errors import UserError
-from gan_runner.metrics.classifier import FEATURE_DIM, MAX_EPOCHS, TRAIN_IMAGES, FeatureNet, cache_path, heldout_split, read_cache
+from gan_runner.metrics.classifier import FEATURE_DIM, MAX_EPOCHS, TRAIN_IMAGES, FeatureNet, cache_path, cached_net, heldout_split
 from gan_runner.metrics.space import EMBED_BATCH, FeatureSpace, to_model_space
 from gan_runner.progress import ProgressFn, no_progress
 
@@ -84,17 +83,9 @@ def label_free_space(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_d
     device = torch.device(device)
     key_cfg = {**dataset_cfg, "_features": f"rotation-v{LABEL_FREE_VERSION}"}  # its own cache entry beside the classifier
     path = cache_path(Path(cache_dir), key_cfg)
-    net = FeatureNet(data.spec.channels, ROTATIONS)
-    entry = read_cache(path)
-    if entry is not None and entry.get("in_shape") == list(data.spec.shape):
-        net.load_state_dict(entry["state_dict"])
-        acc, trained = float(entry["heldout_accuracy"]), False
-    else:
-        net, acc = train_rotation_net(data, device=device, progress=progress)
-        save_atomic({"format": 1, "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
-                     "heldout_accuracy": acc, "in_shape": list(data.spec.shape),
-                     "key": json.dumps(key_cfg, sort_keys=True, default=str)}, path)
-        trained = True
+    net, acc, trained = cached_net(path, FeatureNet(data.spec.channels, ROTATIONS), data.spec.shape,
+                                   json.dumps(key_cfg, sort_keys=True, default=str),
+                                   lambda: train_rotation_net(data, device=device, progress=progress))
     train_idx, hold_idx = heldout_split(len(data))
     info = {"kind": "label-free (rotation prediction)", "heldout_accuracy": acc, "heldout_task": "rotation",
             "train_size": len(train_idx), "heldout_size": len(hold_idx), "cache": str(path), "trained_now": trained,
