@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import gzip
 import inspect
+import os
+import pickle
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
 from gan_runner.data import BatchStream, DataSpec, InMemoryData, build_dataset, mode_centers, toy_modes
-from gan_runner.data.images import read_idx_uint8, resize_images
+from gan_runner.data.images import resize_images
+from gan_runner.data.mnist import read_idx_uint8
 from gan_runner.errors import ConfigError, DataError
 from gan_runner.registry import DATASETS
 
@@ -259,11 +263,115 @@ def test_failed_download_is_one_data_error(tmp_path: Path, monkeypatch: pytest.M
     assert "download into" in msg and "train-images-idx3-ubyte[.gz]" in msg and "\n" not in msg
 
 
-def test_missing_cifar10_is_one_data_error(tmp_path: Path) -> None:
+def test_mnist_is_prepared_once_then_memory_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gan_runner.data import mnist as mnist_module
+
+    raw = tmp_path / "MNIST" / "raw"
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    _write_idx(raw / "train-images-idx3-ubyte.gz", images)
+    _write_idx(raw / "train-labels-idx1-ubyte.gz", torch.tensor([0, 1, 2, 3, 4]))
+    opts = {"root": str(tmp_path)}
+    first = DATASETS.build("mnist", options=opts)
+    assert first.mapped and first.x.shape == (5, 1, 32, 32) and first.spec.num_classes == 10
+    assert torch.equal(first.x, resize_images(images.unsqueeze(1), 32))  # the pixels the in-memory loader gave
+    calls = []
+    monkeypatch.setattr(mnist_module, "read_idx_uint8", lambda p: calls.append(p) or read_idx_uint8(p))
+    again = DATASETS.build("mnist", options=opts)
+    assert calls == [] and torch.equal(again.x, first.x) and torch.equal(again.y, first.y)  # a cache hit
+    _write_idx(raw / "train-labels-idx1-ubyte.gz", torch.tensor([9, 1, 2, 3, 4]))  # a replaced file: prepared anew
+    os.utime(raw / "train-labels-idx1-ubyte.gz", ns=(1, 1))
+    assert DATASETS.build("mnist", options=opts).y.tolist() == [9, 1, 2, 3, 4] and len(calls) == 2
+
+
+def test_mnist_download_goes_through_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets as tvd
+
+    class FakeFashion:  # stands in for torchvision's download: leaves the IDX files where the real one does
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            assert download and not train
+            raw = Path(root) / "FashionMNIST" / "raw"
+            _write_idx(raw / "t10k-images-idx3-ubyte", torch.full((3, 28, 28), 7, dtype=torch.uint8))
+            _write_idx(raw / "t10k-labels-idx1-ubyte", torch.tensor([1, 1, 2]))
+
+    monkeypatch.setattr(tvd, "FashionMNIST", FakeFashion)
+    data = DATASETS.build("fashion_mnist", options={"root": str(tmp_path), "download": True, "split": "test"})
+    assert data.x.shape == (3, 1, 32, 32) and (data.x == 7).all() and data.y.tolist() == [1, 1, 2]
+
+
+def _cifar_batch(path: Path, x: np.ndarray, labels: list[int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # the official layout: a pickled dict, rows of R, G, B planes
+        pickle.dump({"batch_label": "fake", "data": x.reshape(len(x), -1), "labels": labels,
+                     "filenames": [f"{i}.png" for i in range(len(x))]}, f, protocol=2)
+
+
+def _fake_cifar(root: Path, per_batch: int = 2) -> np.ndarray:
+    gen = np.random.default_rng(0)
+    x = gen.integers(0, 256, (6 * per_batch, 3, 32, 32), dtype=np.uint8)
+    for b in range(6):
+        name = f"data_batch_{b + 1}" if b < 5 else "test_batch"
+        part = slice(b * per_batch, (b + 1) * per_batch)
+        _cifar_batch(root / "cifar-10-batches-py" / name, x[part], [(b + i) % 10 for i in range(per_batch)])
+    with open(root / "cifar-10-batches-py" / "batches.meta", "wb") as f:  # only torchvision reads it
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, f)
+    return x
+
+
+def test_cifar10_fake_copy_matches_torchvision_and_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets as tvd
+
+    from gan_runner.data import cifar
+
+    x = _fake_cifar(tmp_path)
+    data = DATASETS.build("cifar10", options={"root": str(tmp_path)})
+    assert data.mapped and data.x.shape == (10, 3, 32, 32) and data.spec.num_classes == 10
+    assert torch.equal(data.x, torch.from_numpy(x[:10]))
+    # torchvision's own reader (its md5 check skipped: the copy is fake) gives the same pixels and order
+    monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tvd.cifar, "check_integrity", lambda *a: True)
+    ref = tvd.CIFAR10(str(tmp_path), train=True)
+    assert torch.equal(data.x, torch.from_numpy(ref.data).permute(0, 3, 1, 2)) and data.y.tolist() == ref.targets
+    test = DATASETS.build("cifar10", options={"root": str(tmp_path), "split": "test", "image_size": 8})
+    assert test.x.shape == (2, 3, 8, 8) and torch.equal(test.x, resize_images(torch.from_numpy(x[10:]), 8))
+    monkeypatch.setattr(cifar, "read_batch", lambda p: (_ for _ in ()).throw(AssertionError("read again")))
+    assert torch.equal(DATASETS.build("cifar10", options={"root": str(tmp_path)}).x, data.x)
+
+
+def test_cifar10_missing_or_hostile_files_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets as tvd
+
     with pytest.raises(DataError) as info:
         DATASETS.build("cifar10", options={"root": str(tmp_path)})
     msg = str(info.value)
-    assert "cifar-10-batches-py" in msg and "data_batch_1" in msg and "dataset.download=true" in msg
+    assert "cifar-10-batches-py" in msg and "data_batch_1" in msg and "dataset.download=true" in msg and "\n" not in msg
+    _fake_cifar(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_4").unlink()
+    with pytest.raises(DataError, match="missing data_batch_4;"):
+        DATASETS.build("cifar10", options={"root": str(tmp_path)})
+
+    class Planted:  # a pickle that would run a command when loaded by plain pickle
+        def __reduce__(self) -> tuple:
+            return (os.system, ("echo planted",))
+
+    (tmp_path / "cifar-10-batches-py" / "data_batch_4").write_bytes(pickle.dumps({"data": Planted()}))
+    with pytest.raises(DataError, match=r"cannot read .*data_batch_4 \(unexpected object .*system") as info:
+        DATASETS.build("cifar10", options={"root": str(tmp_path)})
+    assert "\n" not in str(info.value)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_4").write_bytes(b"\x80\x02 truncated")
+    with pytest.raises(DataError, match="cannot read"):
+        DATASETS.build("cifar10", options={"root": str(tmp_path)})
+    from gan_runner.data.cache import default_cache_dir
+
+    assert not default_cache_dir().exists() or list(default_cache_dir().iterdir()) == []  # nothing half-written
+
+    class OfflineCIFAR:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("Error downloading cifar-10-python.tar.gz:\nTried https://..., got: URLError")
+
+    monkeypatch.setattr(tvd, "CIFAR10", OfflineCIFAR)
+    with pytest.raises(DataError, match="download into .* failed .*URLError") as info:
+        DATASETS.build("cifar10", options={"root": str(tmp_path / "empty"), "download": True})
+    assert "\n" not in str(info.value)
 
 
 def test_official_mnist_test_split_loads() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from gan_runner.data import celeba, images, lsun, stacked, stl10, toy  # noqa: F401  (imported so their builders register)
+from gan_runner.data import celeba, cifar, images, lsun, mnist, stacked, stl10, toy  # noqa: F401  (imported so their builders register)
 from gan_runner.data.base import BatchStream, DataSpec, InMemoryData, to_uint8_images
 from gan_runner.data.placement import build_stream
 from gan_runner.data.toy import mode_centers, toy_modes

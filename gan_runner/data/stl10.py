@@ -6,9 +6,6 @@ chunk, so preparing the 2.8 GB unlabeled file needs about one chunk of memory.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +33,7 @@ def _read_x(path: Path) -> np.ndarray:
 def stl10(*, root: str = "data", split: Literal["train", "test", "unlabeled"] = "unlabeled",
           image_size: int = 48) -> InMemoryData:
     """STL-10 under ROOT/stl10_binary (train/test: 5k/8k labeled, unlabeled: 100k), resized once and cached."""
-    from gan_runner.data.cache import PreparedWriter, default_cache_dir, open_prepared, read_meta
+    from gan_runner.data.cache import Made, file_key, open_prepared, prepare_cached
     from gan_runner.data.images import check_folder_options, resize_images
 
     check_folder_options("stl10", image_size, 3, "center", None)
@@ -46,10 +43,8 @@ def stl10(*, root: str = "data", split: Literal["train", "test", "unlabeled"] = 
     if not all(p.is_file() for p in paths):
         raise DataError(f"dataset 'stl10': expected {', '.join(p.name for p in paths)} under {base} "
                         f"(extract stl10_binary.tar.gz into {Path(root).expanduser()})")
-    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    key = "stl10-" + hashlib.sha256(json.dumps([stats, image_size]).encode()).hexdigest()[:16]
-    out = default_cache_dir() / key
-    if read_meta(out) is None:
+
+    def make() -> Made:
         x = _read_x(paths[0])
         labels = None
         if y_name:
@@ -57,14 +52,9 @@ def stl10(*, root: str = "data", split: Literal["train", "test", "unlabeled"] = 
             if len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() > 9)):
                 raise DataError(f"dataset 'stl10': {paths[1]} does not match {paths[0]}; replace both")
             labels = y.tolist()
-        print(f"preparing {len(x):,} STL-10 images -> {out}", file=sys.stderr)
-        writer = PreparedWriter(out, (len(x), 3, image_size, image_size))
-        try:
-            for i in range(0, len(x), CHUNK):
-                writer.write(resize_images(torch.from_numpy(np.ascontiguousarray(x[i : i + CHUNK])), image_size).numpy())
-            writer.commit({"key": key, "source": str(base), "labels": labels,
-                           "num_classes": 10 if labels is not None else None}, len(x))
-        except BaseException:
-            writer.abort()
-            raise
-    return open_prepared(out, "stl10")
+        chunks = (resize_images(torch.from_numpy(np.ascontiguousarray(x[i : i + CHUNK])), image_size).numpy()
+                  for i in range(0, len(x), CHUNK))
+        meta = {"source": str(base), "labels": labels, "num_classes": 10 if labels is not None else None}
+        return (len(x), 3, image_size, image_size), meta, chunks
+
+    return open_prepared(prepare_cached("stl10", file_key("stl10", paths, image_size=image_size), make), "stl10")
