@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 from gan_runner.data import celeba, cifar, images, lsun, mnist, stacked, stl10, toy  # noqa: F401  (imported so their builders register)
 from gan_runner.data.base import BatchStream, DataSpec, InMemoryData, to_uint8_images
-from gan_runner.data.placement import build_stream
+from gan_runner.data.placement import build_stream, check_stream_options
 from gan_runner.data.toy import mode_centers, toy_modes
 from gan_runner.errors import ConfigError
 from gan_runner.registry import DATASETS
@@ -30,5 +30,6 @@ def build_dataset(cfg: Mapping[str, Any]) -> InMemoryData:
     if "name" not in cfg:
         known = ", ".join(DATASETS.names())
         raise ConfigError(f"the dataset config has no 'name'; pick one with dataset=NAME (known: {known})")
+    check_stream_options(cfg)  # a typo here fails now, not after a long first preparation
     rest = {k: v for k, v in cfg.items() if k not in _RUNNER_KEYS}
     return DATASETS.build(cfg["name"], options=rest)

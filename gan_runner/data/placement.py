@@ -23,6 +23,24 @@ DEVICE_BUDGET = 0.5  # of free GPU memory: the rest is left for the model, activ
 HOST_BUDGET = 0.5  # of available RAM: other processes (and a sweep's other jobs) need the rest
 
 
+# Mirrored digits are not digits (a flipped 2, 3 or 7), and the digit-classifier metrics would judge them so.
+NO_FLIP = frozenset({"digits", "mnist", "mnist_5k", "stacked_mnist"})
+
+
+def check_stream_options(dcfg: Mapping[str, Any], name: str | None = None) -> None:
+    """ConfigError for a dataset.placement or dataset.xflip that cannot work (checked before any data is built)."""
+    placement = dcfg.get("placement", "auto")
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"dataset.placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    xflip = dcfg.get("xflip", False)
+    if not isinstance(xflip, bool):
+        raise ConfigError(f"dataset.xflip must be true or false, got {xflip!r}")
+    name = name or dcfg.get("name")
+    if xflip and name in NO_FLIP:
+        raise ConfigError(f"dataset.xflip=true would mirror the digits of dataset '{name}' (a mirrored 2 or 7 is no "
+                          f"digit); leave dataset.xflip=false")
+
+
 def available_ram() -> int:
     """Bytes of RAM available now (MemAvailable), or the physical total where unknown."""
     try:
@@ -52,9 +70,8 @@ def resolve_placement(placement: str, nbytes: int, device: torch.device) -> str:
 def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, seed: int, ranks: Any,
                  device: torch.device, channels_last: bool = False) -> BatchStream:
     """The training batch stream for `data` placed as dcfg['placement'] says, with dcfg['xflip'] flips."""
+    check_stream_options(dcfg, data.spec.name)
     xflip = dcfg.get("xflip", False)
-    if not isinstance(xflip, bool):
-        raise ConfigError(f"dataset.xflip must be true or false, got {xflip!r}")
     if xflip and not data.spec.is_image:
         raise ConfigError(f"dataset.xflip=true needs images; dataset '{data.spec.name}' holds vectors")
     nbytes = data.x.numel() * data.x.element_size()

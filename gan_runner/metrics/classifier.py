@@ -52,8 +52,8 @@ class FeatureNet(nn.Module):
 
 
 def cache_key(dataset_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """What identifies a feature net: the dataset config (not its batch size), made path-independent, + version."""
-    cfg = {k: v for k, v in dataset_cfg.items() if k != "batch_size"}
+    """A feature net's identity: the dataset config (not batching, placement, flips, workers), paths resolved, version."""
+    cfg = {k: v for k, v in dataset_cfg.items() if k not in ("batch_size", "placement", "xflip", "workers")}
     if isinstance(cfg.get("root"), str):
         cfg["root"] = str(Path(cfg["root"]).expanduser().resolve())  # "data" means different dirs from different cwds
     return {"dataset": cfg, "version": FEATURE_NET_VERSION, "feature_dim": FEATURE_DIM}
