@@ -265,6 +265,19 @@ def test_lsun_fake_copy_and_offline_errors(tmp_path: Path, monkeypatch: pytest.M
     assert data.x.shape == (5, 3, 8, 8) and abs(int(data.x[2, 0].float().mean()) - 100) <= 3
     assert len(DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 8,
                                                "max_images": 3})) == 3
+    # chunks of 2 over 2 worker processes (the lmdb values' bytes go to the pool): the same pixels in the same order
+    monkeypatch.setattr(prepare, "CHUNK", 2)
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache2"))
+    parallel = DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 8,
+                                               "workers": 2})
+    assert torch.equal(parallel.x, data.x)
+    env = lmdb.open(str(db), map_size=2**24)
+    with env.begin(write=True) as txn:
+        txn.put(b"id3", b"\xff\xd8 not really a jpeg")
+    env.close()
+    with pytest.raises(DataError, match=r"cannot read image id3 in .*tower_train_lmdb.*unzip it again") as info:
+        DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 8, "workers": 2})
+    assert "\n" not in str(info.value) and len(list((tmp_path / "cache2" / "datasets").iterdir())) == 1  # no new entry
     monkeypatch.setitem(sys.modules, "lmdb", None)  # lmdb not installed: one line says how to get it
     with pytest.raises(DataError, match="pip install lmdb"):
         DATASETS.build("lsun", options={"root": str(tmp_path), "category": "tower", "image_size": 16})

@@ -9,14 +9,12 @@ the final name is always whole; a killed preparation leaves only a `.tmp-*` fold
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
-import sys
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,37 +56,6 @@ def open_prepared(folder: Path, name: str) -> InMemoryData:
     y = None if meta.get("labels") is None else torch.tensor(meta["labels"], dtype=torch.int64)
     spec = DataSpec(name=name, shape=shape[1:], num_classes=meta.get("num_classes"), is_image=True)
     return InMemoryData(torch.from_numpy(arr), y, spec, mapped=True)
-
-
-def file_key(prefix: str, files: Sequence[Path], **settings: Any) -> str:
-    """PREFIX-HEX: a digest of the files' names, sizes and mtimes and of the settings the pixels depend on."""
-    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    text = json.dumps({"format": FORMAT, "files": stats, "settings": settings}, sort_keys=True)
-    return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-
-
-# What a standard dataset hands prepare_cached: (N, C, H, W), meta (labels, source, ...), uint8 chunks in order.
-Made = tuple[tuple[int, ...], dict[str, Any], Iterable[np.ndarray]]
-
-
-def prepare_cached(name: str, key: str, make: Callable[[], Made], quiet: bool = False) -> Path:
-    """The cache entry KEY, written once from make()'s chunks when absent (make runs only then)."""
-    out = default_cache_dir() / key
-    meta = read_meta(out)
-    if meta is not None and meta.get("key") == key:
-        return out
-    shape, meta, chunks = make()
-    if not quiet:
-        print(f"preparing {shape[0]:,} {name} images -> {out}", file=sys.stderr)
-    writer = PreparedWriter(out, shape)
-    try:
-        for chunk in chunks:
-            writer.write(chunk)
-        assert writer.pos == int(np.prod(shape)), (writer.pos, shape)  # every sample written, in order
-        return writer.commit({**meta, "key": key}, shape[0])
-    except BaseException:  # Ctrl-C and errors alike: never leave a half folder
-        writer.abort()
-        raise
 
 
 class PreparedWriter:

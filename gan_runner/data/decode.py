@@ -78,10 +78,13 @@ def resize_one(x: torch.Tensor, size: int) -> torch.Tensor:
     return y[0].round_().clamp_(0, 255).to(torch.uint8)
 
 
-def load_image(path: Path, image_size: int, channels: int, crop: Crop) -> torch.Tensor:
-    """One file -> uint8 (channels, image_size, image_size); raises BadImage with a short reason."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise BadImage(e.strerror or type(e).__name__) from None
+def load_image(item: Path | bytes, image_size: int, channels: int, crop: Crop) -> torch.Tensor:
+    """One file (or its bytes, e.g. an lmdb value) -> uint8 (channels, image_size, image_size); BadImage if it is none."""
+    if isinstance(item, bytes):
+        data, path = item, Path("<bytes>")
+    else:
+        try:
+            data, path = item.read_bytes(), item
+        except OSError as e:
+            raise BadImage(e.strerror or type(e).__name__) from None
     return resize_one(square(decode_bytes(data, path, channels), crop), image_size)

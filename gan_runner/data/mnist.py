@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from gan_runner.data.base import InMemoryData
-from gan_runner.data.cache import Made, file_key, open_prepared, prepare_cached
+from gan_runner.data.cache import open_prepared
 from gan_runner.data.images import READ_ERRORS, Split, check_image_size, one_line, resize_images
+from gan_runner.data.prepare import Made, file_key, prepare_cached
 from gan_runner.errors import DataError
 from gan_runner.registry import DATASETS
 

@@ -12,11 +12,14 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections import deque
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
+from gan_runner.data import cache
 from gan_runner.data.cache import PreparedWriter, default_cache_dir, read_meta, storage_error
 from gan_runner.data.decode import BadImage, Crop, load_image
 from gan_runner.data.sources import FolderSource, scan_folder
@@ -44,19 +47,53 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # one decode per process: the processes are the parallelism
 
 
-def _decode_chunk(args: tuple[list[str], int, int, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Decode a chunk: uint8 (k, C, S, S) of the readable files, and (index in chunk, reason) of the others."""
+# A task for a worker: the files (paths) or their bytes (lmdb values), output size, channels, crop.
+Task = tuple[list[str | bytes], int, int, Crop]
+
+
+def _decode_chunk(task: Task) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode a chunk: uint8 (k, C, S, S) of the readable items, and (index in chunk, reason) of the others."""
     import torch
 
-    paths, size, channels, crop = args
+    items, size, channels, crop = task
     good, bad = [], []
-    for i, p in enumerate(paths):
+    for i, item in enumerate(items):
         try:
-            good.append(load_image(Path(p), size, channels, crop))  # type: ignore[arg-type]
+            good.append(load_image(item if isinstance(item, bytes) else Path(item), size, channels, crop))
         except BadImage as e:
             bad.append((i, str(e)))
     arr = torch.stack(good).numpy() if good else np.empty((0, channels, size, size), np.uint8)
     return arr, bad
+
+
+def decode_chunks(tasks: Iterable[Task], workers: int) -> Iterator[tuple[np.ndarray, list[tuple[int, str]]]]:
+    """Decoded chunks in task order; with workers > 1 from a process pool, at most 2 chunks per worker in flight.
+
+    The window bounds memory whatever N (Pool.imap would read every task ahead); tasks are pulled
+    only after the pool has forked, so a task source (an lmdb cursor) is never shared with a worker.
+    """
+    if workers <= 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # per-image resizes are tiny: OpenMP barriers cost more than they give
+        try:
+            for task in tasks:
+                yield _decode_chunk(task)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    import torchvision.io  # noqa: F401  (imported before the fork, so no worker pays the import again)
+
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        pending: deque[Any] = deque()
+        for task in tasks:
+            pending.append(pool.apply_async(_decode_chunk, (task,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()  # in order: the task order is the sample order
+        while pending:
+            yield pending.popleft().get()
 
 
 class PrepProgress:
@@ -80,23 +117,40 @@ class PrepProgress:
         self.stream.flush()
 
 
-def _chunks(src: FolderSource, size: int, channels: int, crop: Crop, workers: int) -> Iterator[Any]:
-    tasks = [([str(p) for p in src.files[i : i + CHUNK]], size, channels, crop) for i in range(0, len(src.files), CHUNK)]
-    if workers <= 1 or len(tasks) <= 1:
-        import torch
+def file_key(prefix: str, files: Sequence[Path], **settings: Any) -> str:
+    """PREFIX-HEX: a digest of the files' names, sizes and mtimes and of the settings the pixels depend on."""
+    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    text = json.dumps({"format": cache.FORMAT, "files": stats, "settings": settings}, sort_keys=True)
+    return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # per-image resizes are tiny: OpenMP barriers cost more than they give
-        try:
-            yield from map(_decode_chunk, tasks)
-        finally:
-            torch.set_num_threads(threads)
-        return
-    import torchvision.io  # noqa: F401  (imported before the fork, so no worker pays the import again)
 
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker) as pool:
-        yield from pool.imap(_decode_chunk, tasks)  # ordered: the file order is the sample order
+# What a standard dataset hands prepare_cached: (N, C, H, W), meta (labels, source, ...), uint8 chunks in order.
+Made = tuple[tuple[int, ...], dict[str, Any], Iterable[np.ndarray]]
+
+
+def prepare_cached(name: str, key: str, make: Callable[[], Made], quiet: bool = False) -> Path:
+    """The cache entry KEY, written once from make()'s chunks when absent (make runs only then)."""
+    out = default_cache_dir() / key
+    meta = read_meta(out)
+    if meta is not None and meta.get("key") == key:
+        return out
+    shape, meta, chunks = make()
+    if not quiet:
+        print(f"preparing {shape[0]:,} {name} images -> {out}", file=sys.stderr)
+    writer = PreparedWriter(out, shape)
+    progress = PrepProgress(shape[0]) if not quiet else None
+    try:
+        done = 0
+        for chunk in chunks:
+            writer.write(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done)
+        assert writer.pos == int(np.prod(shape)), (writer.pos, shape)  # every sample written, in order
+        return writer.commit({**meta, "key": key}, shape[0])
+    except BaseException:  # Ctrl-C and errors alike: never leave a half folder
+        writer.abort()
+        raise
 
 
 def write_prepared(src: FolderSource, out: Path, key: str, *, image_size: int, channels: int, crop: Crop,
@@ -106,14 +160,16 @@ def write_prepared(src: FolderSource, out: Path, key: str, *, image_size: int, c
     writer = PreparedWriter(out, (n, channels, image_size, image_size))
     progress = PrepProgress(n) if not quiet else None
     bad: list[tuple[Path, str]] = []
+    tasks = (([str(p) for p in src.files[i : i + CHUNK]], image_size, channels, crop) for i in range(0, n, CHUNK))
     try:
         done = 0
-        for arr, chunk_bad in _chunks(src, image_size, channels, crop, workers):
-            writer.write(arr)
-            bad += [(src.files[done + i], why) for i, why in chunk_bad]
-            done += len(arr) + len(chunk_bad)
-            if progress:
-                progress(done)
+        with closing(decode_chunks(tasks, workers if n > CHUNK else 1)) as chunks:  # closing: stop the pool on errors
+            for arr, chunk_bad in chunks:
+                writer.write(arr)
+                bad += [(src.files[done + i], why) for i, why in chunk_bad]
+                done += len(arr) + len(chunk_bad)
+                if progress:
+                    progress(done)
         if bad:
             # an error, not a skip: a silently smaller dataset (or shifted labels) is worse than a stop
             path, why = bad[0]

@@ -33,8 +33,9 @@ def _read_x(path: Path) -> np.ndarray:
 def stl10(*, root: str = "data", split: Literal["train", "test", "unlabeled"] = "unlabeled",
           image_size: int = 48) -> InMemoryData:
     """STL-10 under ROOT/stl10_binary (train/test: 5k/8k labeled, unlabeled: 100k), resized once and cached."""
-    from gan_runner.data.cache import Made, file_key, open_prepared, prepare_cached
+    from gan_runner.data.cache import open_prepared
     from gan_runner.data.images import check_folder_options, resize_images
+    from gan_runner.data.prepare import Made, file_key, prepare_cached
 
     check_folder_options("stl10", image_size, 3, "center", None)
     base = Path(root).expanduser() / "stl10_binary"
