@@ -1,9 +1,11 @@
 """Shared fixtures: compose the real conf/ with overrides (as the CLI does) and tiny CPU settings."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -68,6 +70,46 @@ def gan_run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([sys.executable, "-m", "gan_runner.cli.train", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class CliResult:
+    """What an in-process CLI call produced: exit code, stdout and stderr (as subprocess.run's result)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def gan_run_here(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """gan-run's main() in this process: the same code path as the console script, without paying
+    a ~5 s torch import per call (tests/test_cli.py keeps subprocess runs for the real process)."""
+    from gan_runner.cli import train
+
+    def _run(*args: str, cwd: Path | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["gan-run", *args])
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # main() sets it for its own composition
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        capfd.readouterr()
+        code = 0
+        try:
+            train.main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+            for handler in root.handlers:  # Hydra's logging config: its file handler holds the run's log open
+                if handler not in handlers:
+                    handler.close()
+            root.handlers[:], root.level = handlers, level
+        out, err = capfd.readouterr()
+        return CliResult(code, out, err)
+
+    return _run
 
 
 # ------------------------------------------------------------- objectives as the training phases compute them
