@@ -83,6 +83,86 @@ def test_changed_folder_gets_a_new_key(tmp_path: Path) -> None:
     assert prepare.source_key(prepare.scan_folder("t", src), 16, 3, "center") != key()  # settings count too
 
 
+# A preparing process that logs each chunk it decodes and waits while the "hold" file exists, so the test can
+# start a second preparation while this one is surely inside the lock.
+RACER = """
+import os, sys, time
+from gan_runner.data import prepare
+real, log, hold = prepare._decode_chunk, sys.argv[2], sys.argv[3]
+
+def logged(task):
+    with open(log, "a") as f:
+        f.write("decoding\\n")
+    while os.path.exists(hold):
+        time.sleep(0.02)
+    return real(task)
+
+prepare._decode_chunk = logged
+print(prepare.prepare_folder(sys.argv[1], image_size=8, workers=1))
+"""
+
+
+def test_concurrent_processes_prepare_once(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capfd: pytest.CaptureFixture) -> None:
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    src = make_folder(tmp_path / "imgs", n=6)
+    log, hold = tmp_path / "log", tmp_path / "hold"
+    hold.touch()
+    env = {**os.environ, "GAN_RUNNER_CACHE": str(cache.parent), "OMP_NUM_THREADS": "1"}
+    other = subprocess.Popen([sys.executable, "-c", RACER, str(src), str(log), str(hold)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert log.read_text() == "decoding\n"  # the other process is decoding, inside the lock
+    monkeypatch.setattr(prepare, "_decode_chunk", lambda task: pytest.fail("this process must not decode"))
+    mine: list[Path] = []
+    waiter = threading.Thread(target=lambda: mine.append(prepare.prepare_folder(src, image_size=8, workers=1)))
+    waiter.start()
+    while "waiting for another process preparing" not in capfd.readouterr().err and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not mine and waiter.is_alive()
+    hold.unlink()
+    out, err = other.communicate(timeout=60)
+    waiter.join(30)
+    assert other.returncode == 0 and "preparing 6 images" in err, err
+    assert mine and str(mine[0]) == out.strip() and log.read_text() == "decoding\n"  # prepared once, then mapped
+    assert [p.name for p in cache.iterdir()] == [mine[0].name]  # no lock file, no temp folder left
+
+
+def test_lock_of_a_killed_process_does_not_block(tmp_path: Path, cache: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    src = make_folder(tmp_path / "imgs", n=4)
+    key = prepare.source_key(prepare.scan_folder("t", src), 8, 3, "center")
+    lock = cache / f".{key}.lock"
+    cache.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(120)", str(lock)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    done: list[torch.Tensor] = []
+    worker = threading.Thread(target=lambda: done.append(build(src, workers=1).x), daemon=True)
+    worker.start()
+    worker.join(0.5)
+    assert not done  # held by a live process: this one waits
+    os.kill(holder.pid, signal.SIGKILL)  # killed mid-preparation: the kernel drops its flock, the file stays
+    holder.wait()
+    worker.join(30)
+    assert done and done[0].shape == (4, 3, 8, 8) and not lock.exists()
+    lock.touch()  # another killed holder's leftover: --clear frees it with the entries
+    with pytest.raises(SystemExit):
+        prepare_main(["--clear"])
+    assert list(cache.iterdir()) == []
+
+
 @pytest.mark.parametrize("when", ["decoding", "commit"])
 def test_interrupted_preparation_leaves_no_trusted_cache(tmp_path: Path, cache: Path,
                                                          monkeypatch: pytest.MonkeyPatch, when: str) -> None:
@@ -122,6 +202,10 @@ def test_kill_9_leftover_is_ignored_and_listed(tmp_path: Path, cache: Path, caps
     with pytest.raises(SystemExit):
         prepare_main(["--clear"])
     assert "removed 2 entries" in capsys.readouterr().out and list(cache.iterdir()) == []
+    (cache / key).mkdir()  # a final-name folder from an older format: replaced, not trusted and not refused
+    (cache / key / "meta.json").write_text(json.dumps({"format": 0, "shape": [1]}))
+    (cache / key / "images.u8").write_bytes(b"x")
+    assert build(src, workers=1).x.shape == (6, 3, 8, 8)
 
 
 def test_dataset_json_labels_and_letterbox(tmp_path: Path) -> None:

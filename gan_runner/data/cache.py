@@ -12,9 +12,11 @@ import errno
 import json
 import os
 import shutil
+import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -56,6 +58,55 @@ def open_prepared(folder: Path, name: str) -> InMemoryData:
     y = None if meta.get("labels") is None else torch.tensor(meta["labels"], dtype=torch.int64)
     spec = DataSpec(name=name, shape=shape[1:], num_classes=meta.get("num_classes"), is_image=True)
     return InMemoryData(torch.from_numpy(arr), y, spec, mapped=True)
+
+
+@contextmanager
+def preparation_lock(entry: Path, quiet: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on .ENTRY.lock beside the entry, so concurrent processes prepare it once.
+
+    flock is released by the kernel when its holder dies (kill -9 included), so a killed
+    preparation never blocks the next one. The holder unlinks the file while still holding it;
+    a waiter that then wins a lock on the unlinked inode sees the path gone and locks afresh.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): concurrent preparations each write a temp folder, one rename wins
+        yield
+        return
+    lock = entry.with_name(f".{entry.name}.lock")
+    while True:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise storage_error(entry.parent, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                print(f"waiting for another process preparing {entry} (lock {lock})", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the file we locked was unlinked by the previous holder: lock the current one
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock)  # while still held, so no one can lock this inode and think it current
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def remove_stale(entry: Path) -> None:
+    """Delete a cache entry with the final name that read_meta rejects (an older format, a damaged file)."""
+    if entry.exists() and read_meta(entry) is None:
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 class PreparedWriter:
@@ -135,8 +186,10 @@ def list_cache(cache_dir: Path) -> list[tuple[Path, dict[str, Any] | None, int]]
 
 
 def clear_cache(cache_dir: Path) -> tuple[int, int]:
-    """Delete every prepared folder (and leftover temp folder) in the cache dir: (folders, bytes) freed."""
+    """Delete every prepared folder (and leftover temp folder and lock file) in the cache dir: (folders, bytes) freed."""
     entries = list_cache(cache_dir)
     for d, _, _ in entries:
         shutil.rmtree(d, ignore_errors=True)
+    for lock in cache_dir.glob(".*.lock") if cache_dir.is_dir() else []:  # left by killed preparations; empty
+        lock.unlink(missing_ok=True)
     return len(entries), sum(s for _, _, s in entries)

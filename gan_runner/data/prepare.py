@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 
 from gan_runner.data import cache
-from gan_runner.data.cache import PreparedWriter, default_cache_dir, read_meta, storage_error
+from gan_runner.data.cache import PreparedWriter, default_cache_dir, preparation_lock, read_meta, remove_stale, storage_error
 from gan_runner.data.decode import BadImage, Crop, load_image
 from gan_runner.data.sources import FolderSource, scan_folder
 from gan_runner.errors import DataError
@@ -134,6 +134,15 @@ def prepare_cached(name: str, key: str, make: Callable[[], Made], quiet: bool = 
     meta = read_meta(out)
     if meta is not None and meta.get("key") == key:
         return out
+    with preparation_lock(out, quiet):
+        meta = read_meta(out)
+        if meta is not None and meta.get("key") == key:
+            return out  # another process prepared it while this one waited
+        remove_stale(out)
+        return _write_cached(name, out, key, make, quiet)
+
+
+def _write_cached(name: str, out: Path, key: str, make: Callable[[], Made], quiet: bool) -> Path:
     shape, meta, chunks = make()
     if not quiet:
         print(f"preparing {shape[0]:,} {name} images -> {out}", file=sys.stderr)
@@ -206,12 +215,24 @@ def prepare_source(src: FolderSource, *, image_size: int, channels: int = 3, cro
                    quiet: bool = False) -> Path:
     """The prepared folder for a file list (a scanned folder, or a standard dataset's files): cached or made now."""
     key = source_key(src, image_size, channels, crop)
-    if out is None:
-        cache = default_cache_dir()
-        out = cache / key
+    cached = out is None
+    out = default_cache_dir() / key if out is None else out
     meta = read_meta(out)
     if meta is not None and meta.get("key") == key:
         return out
+    with preparation_lock(out, quiet):
+        meta = read_meta(out)
+        if meta is not None and meta.get("key") == key:
+            return out  # another process (a data-parallel rank, a sweep job) prepared it while this one waited
+        if cached:
+            remove_stale(out)
+        return _prepare_into(src, out, key, image_size=image_size, channels=channels, crop=crop, workers=workers,
+                             name=name, quiet=quiet)
+
+
+def _prepare_into(src: FolderSource, out: Path, key: str, *, image_size: int, channels: int, crop: Crop,
+                  workers: int | None, name: str, quiet: bool) -> Path:
+    meta = read_meta(out)
     if meta is not None or (out.exists() and any(out.iterdir())):
         raise DataError(f"{out} already holds something else (another dataset or other settings); "
                         f"remove it or choose another --out")
