@@ -42,12 +42,17 @@ def assert_same(a: list, b: list) -> None:
 
 
 @pytest.mark.parametrize("xflip", [False, True])
-def test_every_placement_gives_identical_batches(mapped: InMemoryData, xflip: bool) -> None:
+def test_every_placement_gives_identical_batches(mapped: InMemoryData, xflip: bool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(placement, "READ_PIECE", 1000)  # device/host read the file in pieces of 5 images
     runs = {}
     for where in ("device", "host", "stream"):
         cfg = {"placement": where, "xflip": xflip}
         stream = build_stream(mapped, cfg, batch_size=8, seed=5, ranks=ONE, device=CPU, channels_last=True)
         assert stream.batch_size == 8 and stream.data.spec == mapped.spec
+        assert stream.data.mapped == (where == "stream")  # device and host hold a resident copy, not the map
+        if where == "device":  # read straight into the NHWC layout the convolutions want
+            assert stream.data.x.is_contiguous(memory_format=torch.channels_last) and torch.equal(stream.data.x, mapped.x)
         runs[where] = batches(stream, 15)  # 6 batches per epoch: crosses two epoch boundaries
     # today's path: the whole array in memory, the plain stream
     plain = BatchStream(InMemoryData(mapped.x.clone(), mapped.y, mapped.spec), 8, 5, xflip=xflip)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +44,7 @@ class InMemoryData:
     y: torch.Tensor | None  # int64 (N,) labels, or None
     spec: DataSpec
     mapped: bool = False  # x is a memory map of a prepared file (pages load on use), not resident memory
+    source: Path | None = None  # that file (raw C-order uint8), so a placement can read it without the map
 
     def __post_init__(self) -> None:
         assert tuple(self.x.shape[1:]) == tuple(self.spec.shape), (self.x.shape, self.spec.shape)
@@ -56,7 +58,8 @@ class InMemoryData:
         """The same data on another device."""
         y = None if self.y is None else self.y.to(device)
         x = self.x.to(device)
-        return InMemoryData(x, y, self.spec, mapped=self.mapped and x.data_ptr() == self.x.data_ptr())
+        same = self.mapped and x.data_ptr() == self.x.data_ptr()
+        return InMemoryData(x, y, self.spec, mapped=same, source=self.source if same else None)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Model-space float tensor: images scaled to [-1, 1], vectors unchanged."""

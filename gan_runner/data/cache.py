@@ -57,7 +57,7 @@ def open_prepared(folder: Path, name: str) -> InMemoryData:
     arr = np.memmap(folder / ARRAY, dtype=np.uint8, mode="c", shape=shape)
     y = None if meta.get("labels") is None else torch.tensor(meta["labels"], dtype=torch.int64)
     spec = DataSpec(name=name, shape=shape[1:], num_classes=meta.get("num_classes"), is_image=True)
-    return InMemoryData(torch.from_numpy(arr), y, spec, mapped=True)
+    return InMemoryData(torch.from_numpy(arr), y, spec, mapped=True, source=folder / ARRAY)
 
 
 @contextmanager
