@@ -104,26 +104,21 @@ def test_better_knows_each_direction():
 
 def test_periodic_fid_embeds_the_real_side_once_and_scores_as_a_fresh_evaluation(tmp_path, compose_cfg, one_thread,
                                                                                 monkeypatch):
-    from gan_runner.metrics.space import FeatureSpace
+    import gan_runner.metrics.context as context
 
     from conftest import tiny
 
     monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache"))
     labels: list[str] = []
-    embed = FeatureSpace.embed
-
-    def counting(self, x, progress=None, label="features"):
-        labels.append(label)
-        return embed(self, x, progress, label) if progress else embed(self, x, label=label)
-
-    monkeypatch.setattr(FeatureSpace, "embed", counting)
+    stream = context.stream  # every pass over a set, real or generated, goes through it
+    monkeypatch.setattr(context, "stream", lambda *a, **k: labels.append(k["label"]) or stream(*a, **k))
     metrics = run(compose_cfg(*tiny("dcgan"), "trainer.max_steps=6", "trainer.eval_every=2", "eval.periodic=[fid]",
                               "eval.periodic_num=200", "eval.metrics=[fid]", "eval.num=200", "trainer.ema=0"),
                   tmp_path / "run")
     history = metrics["periodic_eval"]["history"]
     assert [h["step"] for h in history] == [2, 4, 6]
     # 3 periodic evaluations and the final one (same num): the generated side each time, the real side once.
-    assert labels.count("features (real)") == 1 and labels.count("features (fake)") == 4
+    assert labels.count("features (real)") == 1 and labels.count("sampling + features") == 4
     # the final evaluation (same generator, num and seed) reuses nothing it could get wrong: same FID
     assert metrics["eval"]["fid"] == pytest.approx(history[-1]["fid"], rel=1e-9)
 

@@ -100,6 +100,78 @@ def test_gan_eval_conditional_and_infogan_defaults_in_process(runs, cache, tmp_p
         assert record["metrics_requested"][:6] == ["fid", "kid", "is", "pr", "dc", "parzen"]
 
 
+def _loaded(runs):
+    from gan_runner.data import build_dataset
+    from gan_runner.generation.loading import load_run
+
+    run_ = load_run(runs["dcgan"])
+    return run_, build_dataset(run_.config["dataset"])
+
+
+def test_streamed_evaluation_equals_the_in_memory_computation(runs, cache, tmp_path):
+    from gan_runner.generation.sampling import generate
+    from gan_runner.metrics import (density_coverage, fid_from_features, inception_score_from_logits,
+                                    kid_from_features, precision_recall)
+    from gan_runner.metrics.evaluate import evaluate_run
+    from gan_runner.metrics.features import feature_space_for
+
+    run_, data = _loaded(runs)
+    ev = evaluate_run(run_, data, ["fid", "kid", "is", "pr", "dc"], num=300, batch_size=64, cache_dir=cache / "features",
+                      stats_dir=False, work_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="does not list reads"):
+        ev.ctx.fake.x  # the samples were streamed, not kept: no metric asked for them
+    assert list(tmp_path.iterdir()) == []  # the feature files leave nothing behind
+    fake = generate(run_, 300, batch_size=64).x  # the in-memory path: all samples, then all features
+    space = feature_space_for(data, run_.config["dataset"], cache_dir=cache / "features")
+    (fr, lr), (ff, lf) = space.embed(data.x[ev.ctx.real_index()]), space.embed(fake)
+    kid, kid_std = kid_from_features(fr, ff, seed=0)
+    precision, recall = precision_recall(fr, ff)
+    density, coverage = density_coverage(fr, ff)
+    want = {"fid": fid_from_features(fr, ff), "kid": kid, "kid_std": kid_std, "precision": precision,
+            "recall": recall, "density": density, "coverage": coverage,
+            "is": inception_score_from_logits(lf, seed=0)[0], "is_real": inception_score_from_logits(lr, seed=0)[0]}
+    assert {k: ev.results[k] for k in want} == pytest.approx(want, rel=1e-5, abs=1e-9)
+
+
+def test_second_evaluation_reads_the_real_statistics_from_the_cache(runs, cache, tmp_path, monkeypatch):
+    import gan_runner.metrics.context as context
+    from gan_runner.metrics.evaluate import evaluate_run
+
+    run_, data = _loaded(runs)
+    labels, stream = [], context.stream
+    monkeypatch.setattr(context, "stream", lambda *a, **k: labels.append(k["label"]) or stream(*a, **k))
+    stats = tmp_path / "stats"
+
+    def fid(**kw):
+        return evaluate_run(run_, data, ["fid"], num=200, cache_dir=cache / "features", stats_dir=stats,
+                            work_dir=tmp_path, **kw)
+
+    first = fid().results["fid"]
+    assert fid().results["fid"] == pytest.approx(first, rel=1e-12) and labels.count("features (real)") == 1
+    entry, = stats.glob("digits_*.npz")
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated: ignored, recomputed, rewritten
+    assert fid().results["fid"] == pytest.approx(first, rel=1e-12) and labels.count("features (real)") == 2
+    every = fid(num_real=len(data))  # --num-real all: the whole training set, its own entry
+    assert every.ctx.num_real_used() == len(data) and len(list(stats.glob("digits_*.npz"))) == 2
+    assert labels.count("features (real)") == 3 and labels.count("sampling + features") == 4
+
+
+def test_feature_files_too_big_for_the_disk_are_one_line_before_sampling(runs, cache, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from gan_runner.metrics import evaluate
+
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(cache))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(2**40, 2**40 - 2**20, 2**20))
+    monkeypatch.setattr(evaluate, "generate_batches", lambda *a, **k: pytest.fail("sampled before the disk check"))
+    with pytest.raises(SystemExit) as e:
+        eval_cli.main([str(runs["dcgan"]), "--metrics", "fid,kid", "--num", "50000", "--quiet",
+                       "--json", str(tmp_path / "e.json")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--num 50,000 needs about" in err and err.count("\n") == 1, err
+    assert eval_cli.parse_num_real("all") == "all" and eval_cli.parse_num_real("12") == 12
+
+
 @pytest.mark.parametrize("module", ["cli.eval", "cli.sample"])
 def test_bad_path_is_one_line_exit_2(module, cache, tmp_path):
     out = cli(module, str(tmp_path / "nope"), "--grid", "g.png", cache=cache, cwd=tmp_path) if module == "cli.sample" \

@@ -13,7 +13,6 @@ offline); `inception-torchvision` is torchvision's ImageNet model from --incepti
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -27,21 +26,21 @@ from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate
 from gan_runner.metrics.features import FEATURE_SPACES
 from gan_runner.metrics.fid_inception import WEIGHTS_FILE, fetch_weights, read_weights
 from gan_runner.metrics.inception import check_weights_file
-from gan_runner.metrics.ref_stats import load_ref_stats, save_ref_stats
+from gan_runner.metrics.ref_stats import load_ref_stats, write_ref_stats
 from gan_runner.metrics.registry import plus_minus
 from gan_runner.progress import format_value
 
-FEATURE_BYTES = 2048 * 8  # per sample: the widest feature space's features in float64 (FID Inception)
-
-
-def check_fits_in_memory(num: int, shape: Sequence[int], total: int | None = None) -> None:
-    """One line before any sampling when `num` samples (uint8 images + float64 features) exceed half the RAM."""
-    total = total or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    per_sample = math.prod(shape) + FEATURE_BYTES
-    if num * per_sample > total // 2:
-        raise UserError(f"--num {num:,} needs about {num * per_sample / 2**30:.1f} GiB for the samples and their "
-                        f"features, over half of this machine's {total / 2**30:.0f} GiB; use at most "
-                        f"{total // 2 // per_sample:,}")
+def parse_num_real(text: str) -> int | str:
+    """--num-real: a count >= 2, or 'all' (every image of the training set)."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or 'all', got {text!r}") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (or 'all'), got {n}")
+    return n
 
 
 def eval_json_path(target: str | Path) -> Path:
@@ -85,17 +84,20 @@ def _evaluate(args: argparse.Namespace) -> None:
         load_ref_stats(args.ref_stats)  # readable and well-shaped; its dimension is checked against the features
     run = load_for_cli(args.run, device)
     data = build_dataset(run.config["dataset"])
-    check_fits_in_memory(args.num, data.spec.shape)
     kinds = model_needs(run.model, inception=args.inception is not None or args.features == "inception")
     if names is None:
         names = default_metrics(data.spec, **kinds)
     check_metrics(names, data.spec, **kinds)
     progress = no_progress if args.quiet else StderrProgress()
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
+    num_real = len(data) if args.num_real == "all" else args.num_real
+    out = Path(args.json) if args.json else eval_json_path(args.run)
+    # Feature files (memmaps, unlinked at once) go beside eval.json: the run's disk, not a RAM-backed /tmp.
     ev = evaluate_run(run, data, names, num=args.num, seed=args.seed, ema=args.ema, batch_size=args.batch_size,
-                      device=device, cache_dir=cache_dir, inception=args.inception, num_real=args.num_real,
+                      device=device, cache_dir=cache_dir, inception=args.inception, num_real=num_real,
                       data_root=args.data_root, progress=progress, features=args.features,
-                      inception_weights=args.inception_weights, ref_stats=args.ref_stats)
+                      inception_weights=args.inception_weights, ref_stats=args.ref_stats,
+                      work_dir=out.parent, stats_dir=None if not args.no_stats_cache else False)
     ctx, results, seconds = ev.ctx, ev.results, ev.seconds
     dataset_cfg = dict(run.config["dataset"])
     seconds["total"] = round(time.perf_counter() - t_start, 3)
@@ -104,7 +106,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.save_ref_stats:
         if space is None:
             raise UserError("--save-ref-stats needs a feature metric (fid, kid, pr, dc) to compute the real features")
-        saved = save_ref_stats(args.save_ref_stats, ctx.real_features())
+        saved = write_ref_stats(args.save_ref_stats, *ctx.real_moments())
         ctx.notes["ref_stats"] = f"wrote mu/sigma of {ctx.num_real_used()} real images ({space.tag}) to {saved}"
     record = {
         "target": str(args.run), "step": run.step, "ema": bool(args.ema and run.ema_G is not None),
@@ -114,7 +116,6 @@ def _evaluate(args: argparse.Namespace) -> None:
         "feature_space": None if space is None else {"name": space.name, **space.info, "tag": space.tag},
         "notes": ctx.notes, "seconds": seconds,
     }
-    out = Path(args.json) if args.json else eval_json_path(args.run)
     write_json(out, json_safe(record))
     print(format_table(results))
     if space is not None and "heldout_accuracy" in space.info:
@@ -135,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,parzen,modes,stacked_modes,class_acc,purity (default: all that fit)")
     p.add_argument("--num", type=int, default=10_000, help="generated samples (default 10000)")
-    p.add_argument("--num-real", type=int, help="real samples for fid/kid/is/pr/dc (default: --num, at most the dataset)")
+    p.add_argument("--num-real", type=parse_num_real, metavar="N|all",
+                   help="real samples for fid/kid/is/pr/dc (default: --num, at most the dataset); all: the whole training set")
+    p.add_argument("--no-stats-cache", action="store_true",
+                   help="recompute the real side's statistics instead of reading $GAN_RUNNER_CACHE/stats")
     p.add_argument("--cache-dir", help="feature-net cache (default $GAN_RUNNER_CACHE/features or ~/.cache/gan_runner/features)")
     p.add_argument("--features", default="auto", choices=FEATURE_SPACES,
                    help="feature space: auto (the dataset's classifier if labeled, else the label-free net; points for "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from PIL import Image
@@ -78,11 +78,13 @@ def collect(run: LoadedRun, parts: list[tuple[torch.Tensor, Latent]], n: int) ->
 Decode = Callable[[torch.nn.Module, Latent, torch.Generator], tuple[torch.Tensor, Latent]]
 
 
-def generate(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_size: int = DEFAULT_BATCH,
-             progress: ProgressFn = no_progress, decode: Decode | None = None, label: str = "sampling") -> Samples:
-    """`n` samples from the run's generator (EMA weights when `ema` and kept), in batches, on the run's device.
+def generate_batches(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_size: int = DEFAULT_BATCH,
+                     progress: ProgressFn = no_progress, decode: Decode | None = None,
+                     label: str = "sampling") -> Iterator[tuple[torch.Tensor, Latent]]:
+    """`n` samples from the run's generator, one batch at a time: (host samples, CPU latent) per batch.
 
-    `decode` replaces plain G(latent) for each batch, e.g. to refine the latents first.
+    The batches together are exactly what `generate` returns (the last one cut to make `n`), so a caller can
+    measure 50,000 samples without ever holding more than one batch of them.
     """
     if n < 1:
         raise UserError(f"the number of samples must be >= 1, got {n}")
@@ -90,7 +92,6 @@ def generate(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_s
     device = device_of(G)
     gen = torch.Generator().manual_seed(seed)
     b = equal_batch(n, batch_size)
-    parts = []
     done = 0
     while done < n:
         latent = latent_to(run.model.sample_latent(b, "cpu", gen), device)
@@ -99,9 +100,21 @@ def generate(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_s
                 x = G(latent)
         else:
             x, latent = decode(G, latent, gen)
-        parts.append((to_host(run, x), latent_to(latent, torch.device("cpu"))))
+        keep = min(b, n - done)
+        host, cpu_latent = to_host(run, x), latent_to(latent, torch.device("cpu"))
         done += b
         progress(label, min(done, n), n)
+        yield host[:keep], cpu_latent.map(lambda t: t[:keep])
+
+
+def generate(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_size: int = DEFAULT_BATCH,
+             progress: ProgressFn = no_progress, decode: Decode | None = None, label: str = "sampling") -> Samples:
+    """`n` samples from the run's generator (EMA weights when `ema` and kept), in batches, on the run's device.
+
+    `decode` replaces plain G(latent) for each batch, e.g. to refine the latents first.
+    """
+    parts = list(generate_batches(run, n, ema=ema, seed=seed, batch_size=batch_size, progress=progress,
+                                  decode=decode, label=label))
     return collect(run, parts, n)
 
 

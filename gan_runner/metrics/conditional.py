@@ -31,7 +31,7 @@ def code_purity(codes: torch.Tensor, pred: torch.Tensor) -> float:
 
 
 @register_metric("class_acc", reports=("class_accuracy",), higher=("class_accuracy",), needs_images=True,
-                 needs_labels=True, needs_conditional=True)
+                 needs_labels=True, needs_conditional=True, reads=("class_logits",))
 def conditional_accuracy(ctx: EvalContext) -> dict[str, float]:
     """Classifier accuracy on samples generated for given labels (conditional models)."""
     if ctx.fake.y is None:
@@ -40,7 +40,7 @@ def conditional_accuracy(ctx: EvalContext) -> dict[str, float]:
 
 
 @register_metric("purity", reports=("purity",), higher=("purity",), needs_images=True, needs_labels=True,
-                 needs_codes=True)
+                 needs_codes=True, reads=("class_logits",))
 def infogan_purity(ctx: EvalContext) -> dict[str, float]:
     """How well InfoGAN's first categorical code predicts the classifier's class."""
     if ctx.fake.c_cat is None:

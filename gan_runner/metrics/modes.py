@@ -54,7 +54,7 @@ def kl_to_uniform(counts: torch.Tensor) -> float:
 
 
 @register_metric("modes", reports=("modes", "modes_total", "hq_percent", "reverse_kl"), higher=("modes", "hq_percent"),
-                 datasets=TOY_DATASETS, dataset_hint=f"a 2D mixture dataset ({', '.join(TOY_DATASETS)})")
+                 datasets=TOY_DATASETS, dataset_hint=f"a 2D mixture dataset ({', '.join(TOY_DATASETS)})", reads=("samples",))
 def modes(ctx: EvalContext, *, num_samples: int = PROTOCOL_SAMPLES, min_count: int = 1) -> dict[str, float]:
     """Mode coverage of a ring8/grid25 generator on its first 2,500 samples."""
     name = ctx.real.spec.name

@@ -112,7 +112,8 @@ def parzen_data(ctx: EvalContext, num_samples: int) -> tuple[torch.Tensor, torch
 
 
 @register_metric("parzen", reports=("parzen_ll", "parzen_se", "parzen_sigma"), higher=("parzen_ll",),
-                 plus_minus={"parzen_ll": "parzen_se"}, needs_images=True, uses_mnist_test=True)
+                 plus_minus={"parzen_ll": "parzen_se"}, needs_images=True, uses_mnist_test=True,
+                 reads=("samples",))
 def parzen(ctx: EvalContext, *, num_samples: int = 10_000) -> dict[str, float]:
     """Parzen-window test log-likelihood in nats, with standard error and the chosen sigma."""
     if not ctx.real.spec.is_image:

@@ -18,11 +18,15 @@ from gan_runner.metrics.frechet import mean_cov
 
 def save_ref_stats(path: str | Path, features: torch.Tensor) -> Path:
     """Write mu/sigma of features (N, D) to an npz file (pytorch-fid's keys and float64)."""
-    mu, sigma = mean_cov(features)
+    return write_ref_stats(path, *mean_cov(features))
+
+
+def write_ref_stats(path: str | Path, mu: torch.Tensor, sigma: torch.Tensor) -> Path:
+    """Write mu (D,) and sigma (D, D) to an npz file in pytorch-fid's format (keys mu, sigma; float64)."""
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp.npz")
-    np.savez(tmp, mu=mu.numpy(), sigma=sigma.numpy())
+    np.savez(tmp, mu=mu.double().numpy(), sigma=sigma.double().numpy())
     tmp.replace(p)  # atomic: a reader never sees half a file
     return p
 

@@ -34,6 +34,9 @@ class MetricRecord:
     datasets: tuple[str, ...] = ()  # only these datasets (empty: any)
     dataset_hint: str = ""  # how to say what `datasets` are, in the error line
     uses_mnist_test: bool = False  # reads MNIST's official test split when it is on disk (falls back otherwise)
+    # What it reads of the evaluated sets (EvalContext.READS), so one streamed pass computes all of it:
+    # moments (FID), features (k-NN, KID), logits (IS), class_logits (the dataset classifier's), samples (pixels).
+    reads: tuple[str, ...] = ()
 
     @property
     def main_value(self) -> str:

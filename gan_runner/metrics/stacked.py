@@ -75,7 +75,8 @@ def stacked_mode_stats(modes: torch.Tensor) -> dict[str, float]:
 
 
 @register_metric("stacked_modes", reports=("stacked_modes", "stacked_kl", "stacked_digit_acc"), higher=("stacked_modes",),
-                 needs_images=True, needs_labels=True, datasets=(STACKED,), dataset_hint=f"dataset={STACKED} (three stacked digits)")
+                 needs_images=True, needs_labels=True, datasets=(STACKED,), dataset_hint=f"dataset={STACKED} (three stacked digits)",
+                 reads=("class_logits",))
 def stacked_modes(ctx: EvalContext) -> dict[str, float]:
     """Digit triples (of 1,000) covered by the generated samples and the KL of their histogram to uniform."""
     if ctx.real.spec.name != STACKED:
