@@ -251,6 +251,7 @@ def test_mixed_modes_symlink_loop_and_one_image(tmp_path: Path) -> None:
     Image.new("P", (16, 16), 3).save(src / "palette.png")
     Image.new("RGB", (16, 16), (1, 2, 3)).save(src / "plain.bmp")
     (src / "loop").symlink_to(src, target_is_directory=True)  # a folder that contains itself
+    (src / "gone.png").symlink_to(tmp_path / "nowhere.png")  # a broken link: not an image file, skipped
     data = build(src)
     assert data.x.shape == (5, 3, 8, 8)
     assert (data.x[1] == 200).all()  # gray.png: gray in all three channels (sorted: cmyk, gray, palette, plain, rgba)

@@ -6,6 +6,7 @@ train on the faces alone.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -25,18 +26,24 @@ def celeba_files(root: str, split: str) -> FolderSource:
     if not images.is_dir() or not parts.is_file():
         raise DataError(f"dataset 'celeba': expected {EXPECTED} under {Path(root).expanduser()} (torchvision's "
                         f"CelebA layout; img_align_celeba.zip and list_eval_partition.txt from the CelebA site)")
-    files = []
+    names = []
     for line in parts.read_text().split("\n"):
         fields = line.split()
         if len(fields) == 2 and (split == "all" or fields[1] == SPLITS[split]):
-            files.append(images / fields[0])
-    missing = [f for f in files if not f.is_file()]
+            names.append(fields[0])
+    stats, missing = [], []
+    for n in names:  # one stat per file, with plain strings: the key needs size and mtime anyway
+        try:
+            st = os.stat(os.path.join(images, n))
+            stats.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            missing.append(n)
     if missing:
         raise DataError(f"dataset 'celeba': {len(missing)} files listed in {parts} are missing from {images} "
-                        f"(e.g. {missing[0].name}); extract img_align_celeba.zip there again")
-    if not files:
+                        f"(e.g. {missing[0]}); extract img_align_celeba.zip there again")
+    if not names:
         raise DataError(f"dataset 'celeba': {parts} lists no images for split '{split}'")
-    return FolderSource(images, files, None, None, 0)
+    return FolderSource(images, names, None, None, 0, stats)
 
 
 @DATASETS.register("celeba")

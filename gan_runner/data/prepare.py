@@ -32,12 +32,17 @@ def source_key(src: FolderSource, image_size: int, channels: int, crop: Crop) ->
     """A hex digest of everything the prepared pixels and labels depend on."""
     h = hashlib.sha256()
     h.update(json.dumps({"v": 1, "size": image_size, "channels": channels, "crop": crop}).encode())
-    for f in [*src.files, src.root / "dataset.json"]:
-        try:
+    if src.stats is not None:  # taken by the scan: no second stat per file
+        h.update("".join(f"{n}\0{size}\0{mtime}\n" for n, (size, mtime) in zip(src.names, src.stats)).encode())
+    else:
+        for n, f in zip(src.names, src.files):
             st = f.stat()
-        except OSError:
-            continue  # no dataset.json
-        h.update(f"{f.relative_to(src.root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{n}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    try:
+        st = (src.root / "dataset.json").stat()
+        h.update(f"dataset.json\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except OSError:
+        pass  # no dataset.json
     return h.hexdigest()[:20]
 
 
@@ -165,17 +170,18 @@ def _write_cached(name: str, out: Path, key: str, make: Callable[[], Made], quie
 def write_prepared(src: FolderSource, out: Path, key: str, *, image_size: int, channels: int, crop: Crop,
                    workers: int, name: str, quiet: bool = False) -> Path:
     """Decode every file of src into the prepared folder `out` (atomically); bad files fail in one line."""
-    n = len(src.files)
+    files = src.files
+    n = len(files)
     writer = PreparedWriter(out, (n, channels, image_size, image_size))
     progress = PrepProgress(n) if not quiet else None
     bad: list[tuple[Path, str]] = []
-    tasks = (([str(p) for p in src.files[i : i + CHUNK]], image_size, channels, crop) for i in range(0, n, CHUNK))
+    tasks = (([str(p) for p in files[i : i + CHUNK]], image_size, channels, crop) for i in range(0, n, CHUNK))
     try:
         done = 0
         with closing(decode_chunks(tasks, workers if n > CHUNK else 1)) as chunks:  # closing: stop the pool on errors
             for arr, chunk_bad in chunks:
                 writer.write(arr)
-                bad += [(src.files[done + i], why) for i, why in chunk_bad]
+                bad += [(files[done + i], why) for i, why in chunk_bad]
                 done += len(arr) + len(chunk_bad)
                 if progress:
                     progress(done)
@@ -243,6 +249,6 @@ def _prepare_into(src: FolderSource, out: Path, key: str, *, image_size: int, ch
             raise storage_error(out.parent, e) from None
     workers = default_workers() if workers is None else workers
     if not quiet:
-        print(f"preparing {len(src.files):,} images -> {out} ({workers} worker{'s' * (workers != 1)})", file=sys.stderr)
+        print(f"preparing {len(src.names):,} images -> {out} ({workers} worker{'s' * (workers != 1)})", file=sys.stderr)
     return write_prepared(src, out, key, image_size=image_size, channels=channels, crop=crop,
                           workers=workers, name=name, quiet=quiet)
