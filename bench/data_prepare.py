@@ -1,10 +1,14 @@
-"""Data preparation benchmark: a synthetic JPEG folder, prepared with 1 worker and all, then the second start.
+"""Data preparation benchmark: a synthetic JPEG folder, prepared with 1 worker and all, then training from it.
 
-Prints: decode speed of torchvision vs PIL; preparation time, images/s and peak RSS (1 worker, all
-workers) against the prepared bytes; launch-to-first-batch of a second start (a fresh process, cache
-hit); batch rate of the stream placement against the in-memory one. No internet needed.
+Prints one JSON line: decode speed of torchvision vs PIL; preparation time, images/s and peak RSS
+(1 worker into --out, all workers into the cache) against the prepared bytes; the second start
+(a fresh `gan-run` process on the cached folder, launch to exit of a 1-step run, an upper bound on
+launch-to-first-step; and an in-process breakdown); training steps/s and peak RSS with each
+placement (device = today's in-memory path on CPU, host, stream); batch rates of the placements
+alone. No internet needed. Run timing jobs one at a time on a shared machine:
 
-    .venv/bin/python bench/data_prepare.py --n 20000 --size 128 --image-size 64 --dir /tmp/bench_data
+    flock /tmp/gan_bench.lock .venv/bin/python bench/data_prepare.py --n 200000 --size 128 --image-size 64 \
+        --dir /work/bench_data
 """
 from __future__ import annotations
 
@@ -69,7 +73,8 @@ import json, resource, sys, time
 from pathlib import Path
 from gan_runner.data.prepare import prepare_folder
 t = time.perf_counter()
-out = prepare_folder(sys.argv[1], image_size=int(sys.argv[2]), workers=int(sys.argv[3]), out=Path(sys.argv[4]), quiet=True)
+out = prepare_folder(sys.argv[1], image_size=int(sys.argv[2]), workers=int(sys.argv[3]),
+                     out=None if sys.argv[4] == "-" else Path(sys.argv[4]), quiet=True)
 dt = time.perf_counter() - t
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"s": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "worker_rss_mb": kids / 1024}))
@@ -81,21 +86,63 @@ import torch, torchvision.io
 print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-CHILD_START = """
+# The training path gan-run takes (compose conf/, build_trainer, train), with the time of every step recorded.
+CHILD_TRAIN = """
 import json, sys, time
-t0 = float(sys.argv[3])
-from gan_runner.data import build_dataset, build_stream
-import torch
-data = build_dataset({"name": "image_folder", "root": sys.argv[1], "image_size": int(sys.argv[2])})
-stream = build_stream(data, {"placement": "auto"}, 64, 0, None, torch.device("cpu"))
-stream.next()
-print(json.dumps({"first_batch_s": time.time() - t0}))
+from pathlib import Path
+t0 = float(sys.argv[5])
+from hydra import compose, initialize_config_module
+from gan_runner.run import build_trainer
+t_import = time.time()
+src, size, placement, steps, _, run_dir, width = sys.argv[1:8]
+with initialize_config_module("gan_runner.conf", version_base=None):
+    cfg = compose("config", overrides=["dataset=image_folder", f"dataset.root={src}", f"dataset.image_size={size}",
+                  f"dataset.placement={placement}", f"model.width={width}", f"trainer.max_steps={steps}",
+                  "trainer.device=cpu", "trainer.quiet=true", "trainer.sample_every=1000000",
+                  "trainer.ckpt_every=1000000", "trainer.log_every=1000000"])
+trainer = build_trainer(cfg, Path(run_dir))
+t_built = time.time()
+stamps = []
+step = trainer.iteration
+def timed(*a, **k):
+    out = step(*a, **k)
+    stamps.append(time.time())
+    return out
+trainer.iteration = timed
+trainer.train()
+warm = min(5, len(stamps) - 2)
+print(json.dumps({"import_s": t_import - t0, "built_s": t_built - t0, "first_step_s": stamps[0] - t0,
+                  "steps_per_s": (len(stamps) - 1 - warm) / (stamps[-1] - stamps[warm])}))
 """
 
 
 def run_child(code: str, *args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Run a child script; its last stdout line (JSON) plus its own peak RSS in MB (from wait4)."""
+    return run_command([sys.executable, "-c", code, *args])
+
+
+def run_command(cmd: list[str]) -> dict[str, float]:
+    """Run cmd to its end: the JSON of its last stdout line (if any), its wall time and peak RSS in MB (wait4)."""
+    import threading
+
+    t = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    streams: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: streams.__setitem__(k, f.read()))
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (Popen.wait would discard it)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.time() - t
+    for r in readers:
+        r.join()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed:\n{streams['err'][-3000:]}")
+    lines = streams["out"].strip().splitlines()
+    fig = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    fig.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
+    return fig
 
 
 def batch_rate(prepared: Path, placement: str, steps: int = 300) -> float:
@@ -114,6 +161,18 @@ def batch_rate(prepared: Path, placement: str, steps: int = 300) -> float:
     return steps / (time.perf_counter() - t)
 
 
+def machine() -> dict[str, object]:
+    """What the figures were measured on: CPU model, cores, RAM, load average, date (UTC)."""
+    import datetime
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
+            "cores": os.cpu_count(), "ram_gib": round(ram, 1), "load_avg": [round(v, 1) for v in os.getloadavg()]}
+
+
 def main() -> None:
     """Run the benchmark and print one JSON line of figures."""
     p = argparse.ArgumentParser()
@@ -121,6 +180,9 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128, help="side of the synthetic JPEGs")
     p.add_argument("--image-size", type=int, default=64, help="prepared side")
     p.add_argument("--dir", default="/tmp/bench_data")
+    p.add_argument("--steps", type=int, default=40, help="training steps per placement (the first 5 are warm-up)")
+    p.add_argument("--width", type=int, default=32, help="DCGAN width of the training runs")
+    p.add_argument("--rounds", type=int, default=2, help="training runs per placement, taking turns")
     p.add_argument("--rates-only", metavar="PREPARED", help="only the batch rates of a prepared folder, 2 and 1 threads")
     args = p.parse_args()
     if args.rates_only:
@@ -136,25 +198,42 @@ def main() -> None:
     t = time.perf_counter()
     make_folder(src, args.n, args.size)
     fig: dict[str, object] = {"n": args.n, "size": args.size, "image_size": args.image_size,
-                              "make_folder_s": round(time.perf_counter() - t, 1), "cores": os.cpu_count()}
+                              "make_folder_s": round(time.perf_counter() - t, 1), **machine()}
     fig.update(decoder_speed(src))
     fig["import_rss_mb"] = round(run_child(CHILD_BASELINE)["rss_mb"])  # torch + torchvision alone, for comparison
     nbytes = args.n * 3 * args.image_size**2
     fig["prepared_mb"] = round(nbytes / 2**20, 1)
-    for workers in (1, os.cpu_count() or 1):
-        out = base / f"prepared_w{workers}"
-        shutil.rmtree(out, ignore_errors=True)
-        r = run_child(CHILD_PREPARE, str(src), str(args.image_size), str(workers), str(out))
+    cache = base / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    os.environ["GAN_RUNNER_CACHE"] = str(cache)
+    workers_all = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for workers in (1, workers_all):
+        # 1 worker into a folder of its own (then deleted); all workers into the cache, as a first gan-run does
+        out = base / "prepared_w1" if workers == 1 else None
+        r = run_child(CHILD_PREPARE, str(src), str(args.image_size), str(workers), str(out or "-"))
         fig[f"prepare_w{workers}"] = {"s": round(r["s"], 1), "img_s": round(args.n / r["s"]),
                                       "rss_mb": round(r["rss_mb"]), "worker_rss_mb": round(r["worker_rss_mb"])}
-    # second start through the cache: prepare once into a private cache dir, then time a fresh process
-    os.environ["GAN_RUNNER_CACHE"] = str(base / "cache")
-    run_child(CHILD_START, str(src), str(args.image_size), str(time.time()))
-    fig["second_start"] = {k: round(v, 2) for k, v in run_child(CHILD_START, str(src), str(args.image_size),
-                                                               str(time.time())).items()}
-    prepared = base / f"prepared_w{os.cpu_count() or 1}"
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
+    (prepared,) = [d for d in (cache / "datasets").iterdir() if not d.name.startswith(".")]
+    # second start: the real CLI on the cached folder, a 1-step run from launch to exit (>= launch to first step)
+    gan_run = str(Path(sys.executable).parent / "gan-run")
+    r = run_command([gan_run, "dataset=image_folder", f"dataset.root={src}", f"dataset.image_size={args.image_size}",
+                     f"model.width={args.width}", "trainer.max_steps=1", "trainer.device=cpu", "trainer.quiet=true",
+                     f"hydra.run.dir={base / 'runs' / 'second_start'}"])
+    fig["second_start_gan_run"] = {"wall_s": round(r["wall_s"], 2), "peak_rss_mb": round(r["peak_rss_mb"])}
+    # training with each placement: launch to first step (in-process timestamps), steps/s, peak RSS; the
+    # placements take turns for --rounds rounds, so load from other processes falls on all of them alike
+    runs: dict[str, list[dict[str, float]]] = {"device": [], "host": [], "stream": []}
+    for _ in range(args.rounds):
+        for pl, done in runs.items():
+            done.append(run_child(CHILD_TRAIN, str(src), str(args.image_size), pl, str(args.steps), str(time.time()),
+                                  str(base / "runs" / pl), str(args.width)))
+    for pl, done in runs.items():
+        fig[f"train_{pl}"] = {k: [round(r[k], 3 if k == "steps_per_s" else 2) for r in done] for k in done[0]}
     fig["batches_per_s"] = {pl: round(batch_rate(prepared, pl)) for pl in ("device", "host", "stream")}
     fig["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    fig["load_avg_end"] = [round(v, 1) for v in os.getloadavg()]
     print(json.dumps(fig))
 
 

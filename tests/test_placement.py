@@ -54,6 +54,7 @@ def test_every_placement_gives_identical_batches(mapped: InMemoryData, xflip: bo
         if where == "device":  # read straight into the NHWC layout the convolutions want
             assert stream.data.x.is_contiguous(memory_format=torch.channels_last) and torch.equal(stream.data.x, mapped.x)
         runs[where] = batches(stream, 15)  # 6 batches per epoch: crosses two epoch boundaries
+        assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _ in runs[where])  # the model's layout
     # today's path: the whole array in memory, the plain stream
     plain = BatchStream(InMemoryData(mapped.x.clone(), mapped.y, mapped.spec), 8, 5, xflip=xflip)
     assert_same(runs["device"], batches(plain, 15))

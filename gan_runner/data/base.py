@@ -93,7 +93,8 @@ class BatchStream:
     """
 
     def __init__(self, data: InMemoryData, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, *,
-                 xflip: bool = False, device: torch.device | str | None = None, prefetch: int = 0) -> None:
+                 xflip: bool = False, device: torch.device | str | None = None, prefetch: int = 0,
+                 channels_last: bool = False) -> None:
         if batch_size * world_size > len(data):
             from gan_runner.errors import ConfigError
 
@@ -108,6 +109,7 @@ class BatchStream:
         self.xflip = xflip
         self.device = torch.device(device) if device is not None else data.x.device
         self.prefetch = prefetch
+        self.channels_last = channels_last  # batches in NHWC, the layout of a channels_last model (a no-op if stored so)
         self._pin = self.device.type == "cuda" and data.x.device.type == "cpu"
         self._pending: deque[tuple[dict[str, Any], torch.Tensor | None, Future[Any] | tuple[Any, Any]]] = deque()
         self._pool: ThreadPoolExecutor | None = None
@@ -168,6 +170,8 @@ class BatchStream:
         y = None if y is None else y.to(self.device, non_blocking=True)
         if flip is not None:
             x = torch.where(flip.to(self.device).view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.data.normalize(x), y
 
     def state_dict(self) -> dict[str, Any]:

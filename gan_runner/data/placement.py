@@ -101,14 +101,14 @@ def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, s
     placement = resolve_placement(str(dcfg.get("placement", "auto")), nbytes, torch.device(device))
     rank, world = getattr(ranks, "rank", 0), getattr(ranks, "world_size", 1)
     device = torch.device(device)
+    cl = channels_last and data.spec.is_image  # NHWC: oneDNN/cuDNN's fastest layout, for batches of every placement
     if placement == "device":
-        cl = channels_last and data.spec.is_image  # NHWC: oneDNN/cuDNN's fastest layout
         if data.source is not None:
             x = read_prepared(data, device, channels_last=cl)
         else:
             x = data.x.contiguous(memory_format=torch.channels_last) if cl else data.x
         placed = InMemoryData(x, data.y, data.spec).to(device)
-        return BatchStream(placed, batch_size, seed, rank, world, xflip=xflip)
+        return BatchStream(placed, batch_size, seed, rank, world, xflip=xflip, channels_last=cl)
     if placement == "host":
         pin = device.type == "cuda"
         if data.source is not None:
@@ -116,6 +116,8 @@ def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, s
         else:
             x = data.x.cpu().pin_memory() if pin else data.x.cpu()
         host = InMemoryData(x, None if data.y is None else data.y.cpu(), data.spec)
-        return BatchStream(host, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=1)
+        return BatchStream(host, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=1,
+                           channels_last=cl)
     mapped = data if data.x.device.type == "cpu" else data.to("cpu")
-    return BatchStream(mapped, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=2)
+    return BatchStream(mapped, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=2,
+                       channels_last=cl)
