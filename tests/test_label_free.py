@@ -3,15 +3,13 @@ unlabeled image_folder FID/KID/PR offline through gan-eval."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 from PIL import Image
 
+from gan_runner.cli import eval as eval_cli
 from gan_runner.data import build_dataset
+from gan_runner.metrics import label_free
 from gan_runner.metrics.evaluate import default_metrics
 from gan_runner.metrics.fid_kid_is import fid_from_features
 from gan_runner.metrics.label_free import label_free_space, rotate_batch
@@ -21,6 +19,13 @@ from conftest import tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NEEDS = {"conditional": False, "infogan": False, "inception": False}
+
+
+@pytest.fixture(autouse=True)
+def short_training(monkeypatch):
+    # A fifth of the real budget (~1.5 epochs of digits): the net is already far above chance, and these tests
+    # check caching, ranking and wiring, not the budget (docs/EVALUATION.md validates the real one).
+    monkeypatch.setattr(label_free, "TRAIN_IMAGES", 8000)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,7 @@ def test_trained_once_cached_and_ranks_noise_below_real(digits, tmp_path):
     assert fid_from_features(a, b) < 0.2 * fid_from_features(a, noise)
 
 
-def test_gan_eval_on_an_unlabeled_image_folder_gives_fid_kid_pr(digits, tmp_path, compose_cfg):
+def test_gan_eval_on_an_unlabeled_image_folder_gives_fid_kid_pr(digits, tmp_path, compose_cfg, monkeypatch, capsys):
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(96):  # no subfolders: no labels
@@ -55,10 +60,18 @@ def test_gan_eval_on_an_unlabeled_image_folder_gives_fid_kid_pr(digits, tmp_path
     assert not spec.num_classes and default_metrics(spec, **NEEDS)[:2] == ["fid", "kid"]
     run(compose_cfg(*tiny("dcgan"), "dataset=image_folder", f"dataset.root={folder}", "dataset.image_size=8",
                     "dataset.channels=1", "dataset.batch_size=16", "trainer.max_steps=2"), tmp_path / "run")
-    env = {**os.environ, "GAN_RUNNER_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "gan_runner.cli.eval", str(tmp_path / "run"), "--metrics", "fid,kid,pr",
-                          "--num", "64", "--device", "cpu"], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as e:  # in process: no interpreter start-up, and the short training applies
+        eval_cli.main([str(tmp_path / "run"), "--metrics", "fid,kid,pr", "--num", "64", "--device", "cpu"])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
     record = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert {"fid", "kid", "precision", "recall"} <= set(record["metrics"])
-    assert record["feature_space"]["tag"] == "image_folder-rot" and "image_folder-rot" in out.stdout
+    assert record["feature_space"]["tag"] == "image_folder-rot" and "image_folder-rot" in out.out
+    # IS needs class posteriors: unlabeled data has no classifier to give them, refused before sampling
+    with pytest.raises(SystemExit) as e:
+        eval_cli.main([str(tmp_path / "run"), "--metrics", "is", "--features", "label-free", "--json",
+                       str(tmp_path / "is.json")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "metric 'is' needs a classifier" in err and err.count("\n") == 1
+    assert not (tmp_path / "is.json").exists()

@@ -83,6 +83,8 @@ def test_best_by_a_lower_is_better_value(tmp_path, compose_cfg, one_thread):
     (["trainer.eval_every=2", "eval.periodic=[parzen]"], "metric 'parzen' needs images"),
     (["trainer.eval_every=2", "eval.periodic_num=1"], "eval.periodic_num must be an integer >= 2"),
     (["+eval.every=2"], "eval has no option 'every'"),
+    (["eval.features=foo"], "eval.features=foo is not a feature space (known: auto,"),
+    (["eval.features=label-free"], "eval.features=label-free needs image data"),
 ])
 def test_bad_periodic_options_fail_before_training(tmp_path, compose_cfg, overrides, message):
     with pytest.raises(UserError) as info:
@@ -131,3 +133,44 @@ def test_evaluation_seconds_survive_a_checkpoint():
     after = PeriodicEval(opts, lambda step: {"modes": 3.0})
     after.load_state_dict(before.state_dict())
     assert after.seconds == before.seconds > 0 and after.best_step == 2
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["eval.features=inception-torchvision"], "needs eval.inception=PATH"),
+    (["eval.features=inception", "eval.inception_weights=/nonexistent/w.pth"], "/nonexistent/w.pth: no such file"),
+    (["eval.features=classifier", "dataset=image_folder", "dataset.root=FOLDER", "dataset.image_size=8",
+      "dataset.channels=1", "dataset.batch_size=4"], "eval.features=classifier needs labels; dataset 'image_folder' has none"),
+])
+def test_feature_spaces_that_cannot_work_fail_before_training(tmp_path, compose_cfg, overrides, message, monkeypatch):
+    from PIL import Image
+
+    from conftest import tiny
+
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "images").mkdir()
+    for i in range(4):  # an unlabeled folder (no class subfolders)
+        Image.new("L", (8, 8), 40 * i).save(tmp_path / "images" / f"{i}.png")
+    overrides = [o.replace("FOLDER", str(tmp_path / "images")) for o in overrides]
+    with pytest.raises(UserError) as info:
+        run(compose_cfg(*tiny("dcgan"), "eval.metrics=[fid]", *overrides), tmp_path / "run")
+    assert message in str(info.value) and "\n" not in str(info.value) and not (tmp_path / "run").exists()
+
+
+def test_eval_features_tag_every_key_with_the_space(tmp_path, compose_cfg, one_thread, monkeypatch):
+    from gan_runner.metrics import label_free
+
+    from conftest import tiny
+
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(label_free, "TRAIN_IMAGES", 3000)  # a few epochs suffice to get a space to tag
+    metrics = run(compose_cfg(*tiny("dcgan"), "trainer.eval_every=2", "eval.periodic=[fid]", "eval.periodic_num=100",
+                              "eval.metrics=[fid,is]", "eval.num=100", "eval.features=label-free"), tmp_path / "run")
+    pe = metrics["periodic_eval"]
+    assert pe["feature_space"] == "digits-rot" and all("fid[digits-rot]" in h and "fid" not in h for h in pe["history"])
+    assert pe["best"]["metric"] == "fid" and pe["best"]["value"] == min(h["fid[digits-rot]"] for h in pe["history"])
+    # IS needs class posteriors, which the rotation net has none of: the digits classifier's, tagged so
+    assert {"fid[digits-rot]", "is[digits-clf]"} <= set(metrics["eval"]) and "fid" not in metrics["eval"]
+    events = EventAccumulator(str(tmp_path / "run" / "tb"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"eval/fid[digits-rot]", "eval/is[digits-clf]"} <= scalars and "eval/fid" not in scalars

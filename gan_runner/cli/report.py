@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from gan_runner.errors import UserError
-from gan_runner.metrics.registry import higher_is_better  # importing gan_runner.metrics registers every record
+from gan_runner.metrics.registry import higher_is_better, record_of_value  # importing gan_runner.metrics registers every record
 from gan_runner.progress import format_value
 
 SUMMARY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")
@@ -74,6 +74,24 @@ def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+def feature_space_of(metrics: dict) -> str | None:
+    """The tag of the feature space a run's plain eval keys come from (metrics.json eval / periodic_eval)."""
+    for section in ("eval", "periodic_eval"):
+        tag = (metrics.get(section) or {}).get("feature_space")
+        if isinstance(tag, str):
+            return tag
+    return None
+
+
+def with_space(key: str, space: str | None) -> str:
+    """'eval/fid' -> 'eval/fid[mnist_5k-clf]' for a value computed in a feature space, so runs evaluated in
+    different spaces never share a column; keys tagged already ('eval/fid[inception]') and others stay."""
+    r = record_of_value(key.removeprefix("eval/"))
+    if space is None or "[" in key or r is None or not (r.needs_features or r.needs_classifier):
+        return key
+    return f"{key}[{space}]"
+
+
 def read_run(path: Path, root: Path) -> RunRow:
     """Collect status, final and best figures, and curves of one run dir."""
     overrides_file = path / ".hydra" / "overrides.yaml"
@@ -87,12 +105,14 @@ def read_run(path: Path, root: Path) -> RunRow:
         return RunRow(name, path, overrides, "running", last, None, curves=curves,
                       final={k: pts[-1][1] for k, pts in curves.items() if pts and k in SUMMARY_KEYS})
     final = {k: v for k, v in metrics.get("final", {}).items() if k in SUMMARY_KEYS}
-    final.update({f"eval/{k}": v for k, v in metrics.get("eval", {}).items() if isinstance(v, (int, float))})
+    space = feature_space_of(metrics)
+    final.update({with_space(f"eval/{k}", space): v for k, v in metrics.get("eval", {}).items()
+                  if isinstance(v, (int, float))})
     best = {}
     for tag, pts in curves.items():
         if tag.startswith("eval/") and pts:
             values = [v for _, v in pts]
-            best[tag] = max(values) if higher_is_better(tag.removeprefix("eval/")) else min(values)  # its metric's record
+            best[with_space(tag, space)] = max(values) if higher_is_better(tag.removeprefix("eval/")) else min(values)
     return RunRow(name, path, overrides, metrics.get("status", "?"), metrics.get("step"), metrics.get("steps_per_s"),
                   metrics.get("reason", ""), final, best, curves)
 

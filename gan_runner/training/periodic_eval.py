@@ -62,10 +62,21 @@ def periodic_options(every: Any, ecfg: Mapping[str, Any], default_metrics: list[
         best = None if not metrics else record(metrics[0]).main_value
     best = None if best in (None, "none") else str(best)
     reported = [v for m in metrics for v in record(m).reports]
-    if every and best is not None and best not in reported:
+    if every and best is not None and best.split("[", 1)[0] not in reported:
         raise ConfigError(f"eval.best={best} is not among the reported values ({', '.join(reported)}); pick one of them")
     higher = None if best is None else any(best in record(m).higher_is_better for m in metrics)
     return PeriodicEvalOptions(every, metrics, num, best, higher)
+
+
+def best_key(best: str, results: Mapping[str, float]) -> str:
+    """The results key eval.best names: itself, or its feature-space-tagged form ('fid' -> 'fid[inception]')."""
+    if best in results:
+        return best
+    keys = [k for k in results if k.split("[", 1)[0] == best]
+    if len(keys) != 1:
+        raise ConfigError(f"eval.best={best} is not among the reported values ({', '.join(sorted(results))}); "
+                          "pick one of them")
+    return keys[0]
 
 
 @dataclass
@@ -78,6 +89,8 @@ class PeriodicEval:
     best_value: float | None = None
     best_step: int | None = None
     seconds: float = 0.0
+    space_tag: Callable[[], str | None] = lambda: None  # the feature space's tag after an evaluation ('mnist_5k-clf')
+    feature_space: str | None = None  # the tag of the last evaluation's space (metrics.json periodic_eval.feature_space)
 
     def due(self, step: int) -> bool:
         """Whether this step is an evaluation step."""
@@ -86,7 +99,8 @@ class PeriodicEval:
     def __call__(self, step: int, device: torch.device, time_s: float | None = None) -> tuple[dict[str, float], bool]:
         """Evaluate now (`time_s`: the run's training seconds so far, for curves against wall time).
 
-        Returns (results, whether they are the best so far by opts.best).
+        Returns (results, whether they are the best so far by opts.best). Keys are plain in the `auto` space, which
+        `feature_space` names (metrics.json periodic_eval.feature_space), and tagged in any other ('fid[inception]').
         """
         t0 = time.perf_counter()
         devices = [device] if device.type == "cuda" else []
@@ -96,11 +110,10 @@ class PeriodicEval:
         self.history.append({"step": step, **({} if time_s is None else {"time_s": round(time_s, 3)}), **results})
         is_best = False
         if self.opts.best is not None:
-            if self.opts.best not in results:
-                raise ConfigError(f"eval.best={self.opts.best} is not among the reported values "
-                                  f"({', '.join(sorted(results))}); pick one of them")
-            if better(self.opts.best, results[self.opts.best], self.best_value, self.opts.higher_is_better):
-                self.best_value, self.best_step, is_best = results[self.opts.best], step, True
+            key = best_key(self.opts.best, results)
+            if better(self.opts.best, results[key], self.best_value, self.opts.higher_is_better):
+                self.best_value, self.best_step, is_best = results[key], step, True
+        self.feature_space = self.space_tag()
         return results, is_best
 
     def state_dict(self) -> dict[str, Any]:
@@ -118,6 +131,7 @@ class PeriodicEval:
     def summary(self) -> dict[str, Any]:
         """What metrics.json records."""
         return {"every": self.opts.every, "metrics": self.opts.metrics, "num": self.opts.num, "history": self.history,
+                "feature_space": self.feature_space,
                 "best": None if self.best_step is None else
                 {"metric": self.opts.best, "value": self.best_value, "step": self.best_step, "checkpoint": "checkpoints/best.pt"},
                 "eval_time_s": round(self.seconds, 3)}

@@ -19,7 +19,31 @@ from gan_runner.models.base import GANModel
 from gan_runner.training.ema import EMA
 from gan_runner.training.periodic_eval import PeriodicEval, periodic_options
 
-EVAL_KEYS = {"metrics", "num", "periodic", "periodic_num", "best"}
+EVAL_KEYS = {"metrics", "num", "periodic", "periodic_num", "best", "features", "inception_weights", "inception"}
+INCEPTION_SPACES = ("inception", "inception-torchvision")
+
+
+def eval_features(ecfg: Mapping[str, Any], spec: DataSpec) -> str:
+    """eval.features, checked before any training: a known space that fits the data, with the weights it needs."""
+    from gan_runner.metrics.features import FEATURE_SPACES
+
+    features = str(ecfg.get("features") or "auto")
+    if features not in FEATURE_SPACES:
+        raise ConfigError(f"eval.features={features} is not a feature space (known: {', '.join(FEATURE_SPACES)})")
+    if features not in ("auto", "points") and not spec.is_image:
+        raise ConfigError(f"eval.features={features} needs image data; dataset '{spec.name}' is 2D points (use auto)")
+    if features == "points" and spec.is_image:
+        raise ConfigError(f"eval.features=points is for 2D data; dataset '{spec.name}' is images")
+    if features == "classifier" and not spec.num_classes:
+        raise ConfigError(f"eval.features=classifier needs labels; dataset '{spec.name}' has none (use label-free)")
+    if features == "inception-torchvision" and not ecfg.get("inception"):
+        raise ConfigError("eval.features=inception-torchvision needs eval.inception=PATH (torchvision inception_v3 weights)")
+    if features == "inception":
+        from gan_runner.metrics.fid_inception import fetch_weights, read_weights
+
+        # a bad local file, or no weights offline, is one line now rather than at the first evaluation
+        read_weights(ecfg["inception_weights"] if ecfg.get("inception_weights") else fetch_weights())
+    return features
 
 
 def eval_metric_names(ecfg: Mapping[str, Any], spec: DataSpec, model: GANModel) -> list[str]:
@@ -30,10 +54,11 @@ def eval_metric_names(ecfg: Mapping[str, Any], spec: DataSpec, model: GANModel) 
     metrics, num = ecfg.get("metrics") or [], ecfg.get("num", 5000)
     if not isinstance(num, int) or isinstance(num, bool) or num < 2:
         raise ConfigError(f"eval.num must be an integer >= 2, got {num!r}")
+    features = eval_features(ecfg, spec)
     if not metrics:
         return []
     names = parse_metric_list(",".join(str(m) for m in metrics))
-    check_metrics(names, spec, **model_needs(model))
+    check_metrics(names, spec, **model_needs(model, inception=features in INCEPTION_SPACES))
     return names
 
 
@@ -50,12 +75,20 @@ class GeneratorEvaluator:
         self.seed, self.device = seed, device
         self.reuse: dict[int, dict[str, Any]] = {}  # eval num -> real-side features kept between evaluations
         self.feature_space: str | None = None  # the tag of the space the last evaluation's features came from
+        ecfg = config.get("eval") or {}
+        self.features = str(ecfg.get("features") or "auto")  # checked before training by eval_metric_names
+        self.inception_weights, self.inception = ecfg.get("inception_weights"), ecfg.get("inception")
 
     def __call__(self, names: list[str], num: int, step: int) -> dict[str, float]:
-        """Evaluate `names` on `num` samples of the generator at training step `step`."""
+        """Evaluate `names` on `num` samples of the generator at training step `step`.
+
+        Values come back with plain keys in the `auto` space (what eval.best and objectives name) and tagged
+        with their space otherwise ('fid[inception]'); `feature_space` names the space either way.
+        """
         now = LoadedRun(self.model, self.ema.module if self.ema else None, self.config, step)
         ev = evaluate_run(now, self.data.to("cpu"), names, num=num, seed=self.seed, device=self.device,
-                          reuse=self.reuse.setdefault(num, {}))
+                          reuse=self.reuse.setdefault(num, {}), features=self.features,
+                          inception_weights=self.inception_weights, inception=self.inception)
         space = ev.ctx.space_if_built()
         self.feature_space = None if space is None else space.tag
         results = ev.results
@@ -65,7 +98,8 @@ class GeneratorEvaluator:
 def build_periodic_eval(every: Any, ecfg: Mapping[str, Any], model: GANModel,
                         evaluator: GeneratorEvaluator) -> PeriodicEval | None:
     """trainer.eval_every's evaluator (None when off): cheap defaults (fid, or the 2D/Stacked-MNIST mode counts)."""
-    spec, kinds = model.spec, model_needs(model)
+    spec = model.spec
+    kinds = model_needs(model, inception=evaluator.features in INCEPTION_SPACES)
 
     def check(names: list[str]) -> list[str]:
         names = parse_metric_list(",".join(names))
@@ -77,20 +111,22 @@ def build_periodic_eval(every: Any, ecfg: Mapping[str, Any], model: GANModel,
     opts = periodic_options(every, ecfg, defaults, check, record)
     if not opts.every:
         return None
-    return PeriodicEval(opts, lambda step: evaluator(opts.metrics, opts.num, step))
+    return PeriodicEval(opts, lambda step: evaluator(opts.metrics, opts.num, step),
+                        space_tag=lambda: evaluator.feature_space)
 
 
 def evaluate_final(evaluator: GeneratorEvaluator, names: list[str], num: int, step: int, run_dir: Path) -> dict[str, Any]:
-    """gan-eval's metrics on the final generator (in memory), also written to TensorBoard as eval/NAME.
+    """gan-eval's metrics on the final generator, also written to TensorBoard as eval/NAME.
 
     The result also names the feature space (`feature_space`: e.g. 'mnist_5k-clf'; TensorBoard text
-    eval/feature_space), so FIDs from different spaces are not compared by accident.
+    eval/feature_space); with eval.features other than auto every key carries it (eval/fid[inception]),
+    so FIDs from different spaces never share a key.
     """
     from torch.utils.tensorboard import SummaryWriter
 
     results = evaluator(names, num, step)
     writer = SummaryWriter(str(run_dir / "tb"))
-    for name, value in results.items():
+    for name, value in results.items():  # eval/fid in the auto space, eval/fid[inception] in another
         writer.add_scalar(f"eval/{name}", value, step)
     if evaluator.feature_space is not None:
         writer.add_text("eval/feature_space", evaluator.feature_space, step)
