@@ -18,7 +18,7 @@ from gan_runner.errors import UserError
 from gan_runner.generation.sampling import Samples
 from gan_runner.metrics.space import EMBED_BATCH, FeatureSpace
 from gan_runner.metrics.stats_cache import read_stats, stats_key, stats_path, write_stats
-from gan_runner.metrics.streaming import Moments, RowFile, Want, check_disk, slices, stream
+from gan_runner.metrics.streaming import Moments, RowFile, StreamedSamples, Want, cat_rows, check_disk, slices, stream
 from gan_runner.models.base import Latent
 from gan_runner.progress import ProgressFn, no_progress
 
@@ -26,32 +26,6 @@ from gan_runner.progress import ProgressFn, no_progress
 #: of a space that has them (logits), the dataset classifier's logits of the fakes (class_logits), the samples.
 READS = ("moments", "features", "logits", "class_logits", "samples")
 REAL_READS = ("moments", "features", "logits")  # the others are of the generated samples only
-
-
-@dataclass
-class StreamedSamples:
-    """Generated samples seen once, batch by batch: labels and codes kept, the samples only if a metric reads them."""
-
-    n: int
-    is_image: bool
-    y: torch.Tensor | None
-    c_cat: torch.Tensor | None
-    c_cont: torch.Tensor | None
-    kept: torch.Tensor | None  # (N, ...) backed by a disk file, or None
-
-    @property
-    def x(self) -> torch.Tensor:
-        """The samples themselves (a disk-backed tensor); only kept when a metric's record reads 'samples'."""
-        if self.kept is None:
-            raise RuntimeError("a metric read the generated samples but its record does not list reads=('samples',)")
-        return self.kept
-
-    def __len__(self) -> int:
-        return self.n
-
-
-def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
-    return None if not parts or parts[0] is None else torch.cat(parts)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -248,7 +222,7 @@ class EvalContext:
 
         side = stream(batches(), n, wants, self._dir(), progress=self.progress, label="sampling + features")
         self._memo["fake:streamed"] = True
-        self.fake = StreamedSamples(n, is_image, *(_cat(p) for p in labels), kept.tensor() if kept else None)
+        self.fake = StreamedSamples(n, is_image, *(cat_rows(p) for p in labels), kept.tensor() if kept else None)
         return side
 
     def _get(self, which: str, read: str, space: FeatureSpace) -> Any:

@@ -95,6 +95,33 @@ class RowFile:
 
 
 @dataclass
+class StreamedSamples:
+    """Generated samples seen once, batch by batch: labels and codes kept, the samples only if a metric reads them."""
+
+    n: int
+    is_image: bool
+    y: torch.Tensor | None
+    c_cat: torch.Tensor | None
+    c_cont: torch.Tensor | None
+    kept: torch.Tensor | None  # (N, ...) backed by a disk file, or None
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The samples themselves (a disk-backed tensor); only kept when a metric's record reads 'samples'."""
+        if self.kept is None:
+            raise RuntimeError("a metric read the generated samples but its record does not list reads=('samples',)")
+        return self.kept
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def cat_rows(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """The batches' rows as one tensor (None where the batches carry none, e.g. no labels)."""
+    return None if not parts or parts[0] is None else torch.cat(parts)  # type: ignore[arg-type]
+
+
+@dataclass
 class Side:
     """What one pass over a set kept, per feature space (keyed by `id(space)`)."""
 
