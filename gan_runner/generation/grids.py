@@ -1,12 +1,12 @@
 """Pictures of a generator: image grids, and density plots for 2D data, as uint8 CHW tensors."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from gan_runner.data.base import to_uint8_images
 
@@ -36,9 +36,31 @@ def sampling_mode(G: nn.Module) -> Iterator[None]:
         G.train(was_training)
 
 
+def tile(x: torch.Tensor, nrow: int, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
+    """(N, C, H, W) -> one (3 or C, H', W') grid, `nrow` per row: torchvision's make_grid layout.
+
+    Written here because `import torchvision` pulls in torch._dynamo through torchvision.ops and
+    costs every gan-run/gan-sample start seconds for a few lines of indexing; grayscale becomes RGB
+    and one image comes back unpadded, as make_grid does (tests/test_structure.py compares them).
+    """
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, c, h, w = x.shape
+    if n == 1:
+        return x[0].clone()
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    hp, wp = h + padding, w + padding
+    grid = torch.full((c, rows * hp + padding, cols * wp + padding), pad_value, dtype=x.dtype)
+    for k in range(n):
+        r, col = divmod(k, cols)
+        grid[:, r * hp + padding:r * hp + padding + h, col * wp + padding:col * wp + padding + w] = x[k]
+    return grid
+
+
 def image_grid(x: torch.Tensor, nrow: int) -> torch.Tensor:
     """(N, C, H, W) images in [-1, 1] -> one uint8 (C', H', W') grid with `nrow` images per row."""
-    return make_grid(to_uint8_images(x).cpu(), nrow=nrow, padding=2, pad_value=255)
+    return tile(to_uint8_images(x).cpu(), nrow)
 
 
 def scatter_image(fake: torch.Tensor, real: torch.Tensor | None = None, size: int = 256) -> torch.Tensor:

@@ -1,0 +1,23 @@
+"""Sample pictures: the grid layout is torchvision's make_grid, without importing torchvision at start-up."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.utils import make_grid
+
+from gan_runner.generation.grids import image_grid, tile
+
+
+@pytest.mark.parametrize("n,c,nrow", [(1, 3, 8), (7, 1, 3), (16, 3, 4), (5, 3, 8), (64, 1, 8)])
+def test_tile_is_make_grid(n, c, nrow):
+    x = torch.randint(0, 256, (n, c, 6, 5), dtype=torch.uint8)
+    expected = make_grid(x, nrow=nrow, padding=2, pad_value=255)
+    assert torch.equal(tile(x, nrow), expected)
+
+
+def test_image_grid_maps_minus_one_one_to_uint8():
+    x = torch.tensor([-1.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    grid = image_grid(x, nrow=2)
+    assert grid.dtype == torch.uint8 and grid.shape == (3, 6, 10)
+    assert grid[:, 2:4, 2:4].eq(0).all() and grid[:, 2:4, 6:8].eq(255).all() and grid[:, :2].eq(255).all()
+
