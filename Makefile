@@ -22,11 +22,15 @@ $(VENV)/.installed: pyproject.toml
 run: install  ## train the default job (DCGAN + R1 + EMA on 5,000 real MNIST digits, ~2.5 min on 2 CPU cores)
 	$(VENV)/bin/gan-run $(ARGS)
 
-test: install  ## run the whole test suite (~16 min on the 2-core VM; GPU tests skip without CUDA)
-	$(PY) -m pytest -q
+# One test worker per core this process may use (nproc honours affinity and cgroup cpusets), at most 4:
+# each worker imports torch (~1 GB), and the tests are small.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+
+test: install  ## run the whole test suite on every core (GPU tests skip without CUDA)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install  ## the test suite without the slow end-to-end tests
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: install  ## static checks (ruff)
 	$(VENV)/bin/ruff check gan_runner tests

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import torch
@@ -39,6 +39,31 @@ def tiny(model: str) -> list[str]:
     """TINY overrides for `model` (MLP variants get MLP sizes)."""
     extra = TINY_MLP if model in ("gan", "cgan") else []
     return [f"model={model}", *TINY, *extra]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parallel workers (make test runs pytest-xdist, one worker per core): one intra-op thread each.
+
+    Two workers with two OpenMP threads each on two cores stall at every barrier; subprocesses the
+    tests start (gan-run, torchrun) inherit OMP_NUM_THREADS.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Feature nets and prepared datasets go to a cache of this session, never the user's ~/.cache
+    (tests that need their own set GAN_RUNNER_CACHE again; parallel workers each get one)."""
+    cache = tmp_path_factory.mktemp("gan_runner_cache")
+    before = os.environ.get("GAN_RUNNER_CACHE")
+    os.environ["GAN_RUNNER_CACHE"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("GAN_RUNNER_CACHE", None)
+    else:
+        os.environ["GAN_RUNNER_CACHE"] = before
 
 
 @pytest.fixture(scope="module")

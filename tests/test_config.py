@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 import gan_runner.data  # noqa: F401
 import gan_runner.losses  # noqa: F401
 import gan_runner.models  # noqa: F401
+import gan_runner.optim  # noqa: F401  (registers the optimizers: this file must pass on its own)
 from gan_runner.config_schema import OptimizerConfig, keys_of
 from gan_runner.data import DataSpec
 from gan_runner.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS
