@@ -51,8 +51,8 @@ def test_every_placement_gives_identical_batches(mapped: InMemoryData, xflip: bo
         stream = build_stream(mapped, cfg, batch_size=8, seed=5, ranks=ONE, device=CPU, channels_last=True)
         assert stream.batch_size == 8 and stream.data.spec == mapped.spec
         assert stream.data.mapped == (where == "stream")  # device and host hold a resident copy, not the map
-        if where == "device":  # read straight into the NHWC layout the convolutions want
-            assert stream.data.x.is_contiguous(memory_format=torch.channels_last) and torch.equal(stream.data.x, mapped.x)
+        if where != "stream":  # read from the file, piece by piece
+            assert torch.equal(stream.data.x, mapped.x)
         runs[where] = batches(stream, 15)  # 6 batches per epoch: crosses two epoch boundaries
         assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _ in runs[where])  # the model's layout
     # today's path: the whole array in memory, the plain stream

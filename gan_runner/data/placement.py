@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gan_runner.data.base import BatchStream, InMemoryData
-from gan_runner.errors import ConfigError
+from gan_runner.errors import ConfigError, DataError
 
 Placement = Literal["auto", "device", "host", "stream"]
 PLACEMENTS = ("auto", "device", "host", "stream")
@@ -69,24 +69,29 @@ def resolve_placement(placement: str, nbytes: int, device: torch.device) -> str:
     return "device" if nbytes <= HOST_BUDGET * available_ram() else "stream"
 
 
-def read_prepared(data: InMemoryData, device: torch.device, channels_last: bool = False,
-                  pin: bool = False) -> torch.Tensor:
+def read_prepared(data: InMemoryData, device: torch.device, pin: bool = False) -> torch.Tensor:
     """The memory-mapped images as a resident tensor on `device`, read from their file in 64 MB pieces.
 
     Cloning the map instead would keep every page of the file resident in this process as well (RSS
-    twice the data), and a channels_last or device copy after it a third time; this peaks at the data
-    plus one piece.
+    twice the data); on the CPU the file is read straight into the tensor's memory (one copy), else
+    through one 64 MB staging piece. The layout stays C-order: batches are made channels_last one
+    at a time (BatchStream), which is cheaper than permuting the whole array here.
     """
     assert data.source is not None
-    shape, per = tuple(data.x.shape), int(data.x[0].numel()) if len(data) else 1
-    fmt = torch.channels_last if channels_last and len(shape) == 4 else torch.contiguous_format
-    out = torch.empty(shape, dtype=torch.uint8, device=device, memory_format=fmt, pin_memory=pin)
-    rows = max(1, READ_PIECE // per)
-    with open(data.source, "rb") as f:
-        for i in range(0, shape[0], rows):
-            k = min(rows, shape[0] - i)
-            piece = np.fromfile(f, dtype=np.uint8, count=k * per)  # page cache -> this buffer, no mapping kept
-            out[i : i + k].copy_(torch.from_numpy(piece).view(k, *shape[1:]))
+    out = torch.empty(tuple(data.x.shape), dtype=torch.uint8, device=device, pin_memory=pin)
+    flat = out.view(-1)
+    direct = memoryview(flat.numpy()) if out.device.type == "cpu" else None
+    stage = None if direct is not None else np.empty(min(READ_PIECE, max(flat.numel(), 1)), np.uint8)
+    pos, total = 0, flat.numel()
+    with open(data.source, "rb", buffering=0) as f:
+        while pos < total:
+            k = min(READ_PIECE, total - pos)
+            got = f.readinto(direct[pos : pos + k] if direct is not None else memoryview(stage)[:k])
+            if not got:
+                raise DataError(f"{data.source} is shorter than its meta.json says; prepare it again")
+            if stage is not None:
+                flat[pos : pos + got].copy_(torch.from_numpy(stage[:got]))
+            pos += got
     return out
 
 
@@ -103,10 +108,7 @@ def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, s
     device = torch.device(device)
     cl = channels_last and data.spec.is_image  # NHWC: oneDNN/cuDNN's fastest layout, for batches of every placement
     if placement == "device":
-        if data.source is not None:
-            x = read_prepared(data, device, channels_last=cl)
-        else:
-            x = data.x.contiguous(memory_format=torch.channels_last) if cl else data.x
+        x = read_prepared(data, device) if data.source is not None else data.x
         placed = InMemoryData(x, data.y, data.spec).to(device)
         return BatchStream(placed, batch_size, seed, rank, world, xflip=xflip, channels_last=cl)
     if placement == "host":

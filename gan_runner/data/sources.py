@@ -48,23 +48,24 @@ def list_images(root: Path) -> tuple[list[tuple[str, int, int]], int]:
             loops += 1
             continue
         seen.add((st.st_dev, st.st_ino))
+        subdirs = []
         try:
-            entries = list(os.scandir(path))
+            entries = os.scandir(path)
         except OSError:
             continue  # an unreadable folder is skipped, as os.walk does
-        subdirs = []
-        for e in entries:
-            name = e.name
-            if name[0] == ".":
-                continue
-            try:
-                if name.lower().endswith(IMAGE_SUFFIXES) and e.is_file():  # is_file/is_dir follow symlinks
-                    s = e.stat()
-                    found.append((rel + name, s.st_size, s.st_mtime_ns))
-                elif e.is_dir():
-                    subdirs.append((f"{rel}{name}/", e.path))
-            except OSError:
-                continue  # a broken symlink
+        with entries:  # iterated, not listed: each DirEntry (and the stat it caches) is freed at once
+            for e in entries:
+                name = e.name
+                if name[0] == ".":
+                    continue
+                try:
+                    if name.lower().endswith(IMAGE_SUFFIXES) and e.is_file():  # is_file/is_dir follow symlinks
+                        s = e.stat()
+                        found.append((rel + name, s.st_size, s.st_mtime_ns))
+                    elif e.is_dir():
+                        subdirs.append((f"{rel}{name}/", e.path))
+                except OSError:
+                    continue  # a broken symlink
         stack.extend(sorted(subdirs, reverse=True))
     found.sort(key=lambda f: f[0])  # by path alone: the tuples never tie on it
     return found, loops
