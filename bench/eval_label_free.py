@@ -1,12 +1,14 @@
 """Validate the label-free feature net against the labeled classifier: do their FIDs rank generators alike?
 
-    python bench/eval_label_free.py RUN_DIR [--num 2000]
+    python bench/eval_label_free.py RUN_DIR [OTHER_RUN_DIR ...] [--num 2000]
 
-RUN_DIR: a gan-run run on mnist_5k with several checkpoints (e.g. trainer.max_steps=1600
-trainer.ckpt_every=200). Generators: every checkpoint (raw and EMA generator), plus deliberately broken
-ones built from the data (uniform noise, one repeated digit, a collapse to 10 digits, blurred and noisy
-real digits); the real-vs-real row compares two disjoint real halves. Prints a markdown table with both
-FIDs and Spearman's rank correlation over the generators (real-vs-real excluded).
+RUN_DIR: a gan-run run on mnist_5k with checkpoints along its training (e.g. trainer.max_steps=1000
+trainer.ckpt_every=100); OTHER_RUN_DIR: runs of other models (e.g. model=gan). Generators: every checkpoint
+of every run (raw and EMA generator), plus deliberately broken ones built from the data (uniform noise, one
+repeated digit, collapses to 10 and 100 digits, blurred and noisy real digits); the real-vs-real row compares
+two disjoint real sets. Prints a markdown table with both FIDs, and Spearman's rank correlation over all
+generators, over the first run's checkpoints alone (quality along one training run, the hard case) and over
+the run checkpoints of all runs (real-vs-real excluded from each).
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def broken_generators(real: torch.Tensor, n: int, gen: torch.Generator) -> dict[
 def main() -> None:
     """Print the validation table."""
     p = argparse.ArgumentParser()
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dirs", type=Path, nargs="+")
     p.add_argument("--num", type=int, default=2000)
     args = p.parse_args()
     t0 = time.perf_counter()
@@ -70,12 +72,17 @@ def main() -> None:
     perm = torch.randperm(len(data), generator=gen)
     ref = data.x[perm[: args.num]]
     sets: dict[str, torch.Tensor] = {"real vs real (disjoint halves)": data.x[perm[args.num : 2 * args.num]]}
-    for ckpt in sorted((args.run_dir / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1])):
-        run = load_run(ckpt)
-        for ema in (False, True):
-            if ema and run.ema_G is None:
-                continue
-            sets[f"DCGAN step {run.step}{' EMA' if ema else ''}"] = generate(run, args.num, ema=ema, seed=1).x
+    along: list[str] = []  # the first run's checkpoints: quality along one training run
+    for i, run_dir in enumerate(args.run_dirs):
+        for ckpt in sorted((run_dir / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1])):
+            run = load_run(ckpt)
+            for ema in (False, True):
+                if ema and run.ema_G is None:
+                    continue
+                name = f"{run.config['model']['name']} step {run.step}{' EMA' if ema else ''}"
+                sets[name] = generate(run, args.num, ema=ema, seed=1).x
+                along += [name] if i == 0 else []
+    runs = [n for n in sets if n != "real vs real (disjoint halves)"]
     sets.update(broken_generators(data.x, args.num, gen))
     ref_clf, ref_lf = clf.embed(ref)[0], lf.embed(ref)[0]
     rows = []
@@ -86,6 +93,9 @@ def main() -> None:
         print(f"| {name} | {a:.3f} | {b:.4f} |")
     gens = rows[1:]
     rho = spearman([r[1] for r in gens], [r[2] for r in gens])
+    for label, names in (("the first run's checkpoints", along), ("all run checkpoints", runs)):
+        sub = [r for r in gens if r[0] in names]
+        print(f"Spearman over {label} ({len(sub)}): {spearman([r[1] for r in sub], [r[2] for r in sub]):.3f}")
     print(f"\nSpearman over {len(gens)} generators: {rho:.3f}; real vs real: clf {rows[0][1]:.3f} / "
           f"label-free {rows[0][2]:.4f} (lowest of each column: "
           f"{min(r[1] for r in rows) == rows[0][1]} / {min(r[2] for r in rows) == rows[0][2]}); "
