@@ -1,11 +1,15 @@
 """Sample pictures: the grid layout is torchvision's make_grid, without importing torchvision at start-up."""
 from __future__ import annotations
 
+import ast
+
 import pytest
 import torch
 from torchvision.utils import make_grid
 
 from gan_runner.generation.grids import image_grid, tile
+
+from conftest import REPO
 
 
 @pytest.mark.parametrize("n,c,nrow", [(1, 3, 8), (7, 1, 3), (16, 3, 4), (5, 3, 8), (64, 1, 8)])
@@ -21,3 +25,14 @@ def test_image_grid_maps_minus_one_one_to_uint8():
     assert grid.dtype == torch.uint8 and grid.shape == (3, 6, 10)
     assert grid[:, 2:4, 2:4].eq(0).all() and grid[:, 2:4, 6:8].eq(255).all() and grid[:, :2].eq(255).all()
 
+
+def test_no_module_imports_torchvision_at_top_level():
+    # `import torchvision` pulls in torch._dynamo (seconds per start); datasets and the FID nets import it when used
+    offenders = []
+    for path in (REPO / "gan_runner").rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "torchvision" or n.startswith("torchvision.") for n in names):
+                offenders.append(str(path.relative_to(REPO)))
+    assert not offenders, offenders

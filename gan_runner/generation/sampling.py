@@ -13,11 +13,10 @@ from typing import Callable, Iterator
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from gan_runner.data.base import to_uint8_images
 from gan_runner.errors import UserError
-from gan_runner.generation.grids import image_grid, sampling_mode, scatter_image
+from gan_runner.generation.grids import image_grid, sampling_mode, scatter_image, tile
 from gan_runner.generation.loading import LoadedRun
 from gan_runner.models.base import Latent
 from gan_runner.progress import ProgressFn, no_progress
@@ -150,7 +149,7 @@ def grid_count(run: LoadedRun, n: int) -> tuple[int, int]:
 def render_samples(s: Samples, nrow: int, real: torch.Tensor | None = None) -> torch.Tensor:
     """Stored samples as `sample_grid` draws them: an image grid, or a scatter plot over `real`."""
     if s.is_image:
-        return make_grid(s.x, nrow=nrow, padding=2, pad_value=255)  # image_grid's layout; x is uint8 already
+        return tile(s.x, nrow)  # image_grid's layout; x is uint8 already
     return scatter_image(s.x, real)
 
 
