@@ -100,3 +100,20 @@ def test_a_disk_too_small_for_the_feature_files_is_one_line(tmp_path):
     with pytest.raises(UserError, match=r"--num 50,000 needs about .* GiB of feature files") as e:
         check_disk(tmp_path, 2**62, "--num 50,000")
     assert "\n" not in str(e.value)
+
+
+def test_stats_key_changes_with_the_images_the_net_and_the_subset():
+    from gan_runner.metrics.space import FeatureSpace
+    from gan_runner.metrics.stats_cache import stats_key
+
+    x = torch.randint(0, 256, (600, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    space = FeatureSpace("net", torch.nn.Linear(2, 2), torch.device("cpu"), {"tag": "t"})
+    key = stats_key({"name": "image_folder", "root": "/data"}, space, 100, 0, x)
+    replaced = x.clone()
+    replaced[300] = 255 - replaced[300]  # one file replaced under the same config (a probed image)
+    other = FeatureSpace("net", torch.nn.Linear(2, 2), torch.device("cpu"), {"tag": "t"})  # other weights
+    assert len({key, stats_key({"name": "image_folder", "root": "/data"}, space, 100, 0, replaced),
+                stats_key({"name": "image_folder", "root": "/data"}, other, 100, 0, x),
+                stats_key({"name": "image_folder", "root": "/data"}, space, 100, 1, x)}) == 4
+    # all images: the subset seed does not matter
+    assert stats_key({"name": "d"}, space, 600, 0, x) == stats_key({"name": "d"}, space, 600, 7, x)

@@ -154,7 +154,7 @@ class EvalContext:
         return len(self._memo["real_index"]) if any(k.startswith("real:") for k in self._memo) else None
 
     def _stats_key(self, space: FeatureSpace) -> str:
-        return stats_key(self.dataset_cfg, space, self.num_real_planned(), self.seed, len(self.real))
+        return stats_key(self.dataset_cfg, space, self.num_real_planned(), self.seed, self.real.x)
 
     def _run_pass(self, which: str, reads: set[str]) -> None:
         """One pass over the real subset or the generated batches, filling the memo with what `reads` asks."""

@@ -23,11 +23,21 @@ from gan_runner.metrics.space import FeatureSpace
 STATS_VERSION = 1  # bump when what the statistics mean changes (subset draw, preprocessing)
 
 
-def stats_key(dataset_cfg: Mapping[str, Any], space: FeatureSpace, num: int, seed: int, total: int) -> str:
-    """The entry's identity: dataset config, the net's weight digest, how many real images and which (seed)."""
+def data_digest(x: torch.Tensor, probes: int = 256) -> str:
+    """A digest of ~`probes` evenly spaced images: an image folder whose files were replaced under the same
+    config gets another entry (hashing every image of a large set would cost more than the features)."""
+    step = max(1, len(x) // probes)
+    return hashlib.sha256(x[::step].contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def stats_key(dataset_cfg: Mapping[str, Any], space: FeatureSpace, num: int, seed: int, real: torch.Tensor) -> str:
+    """The entry's identity: dataset config and a digest of its images, the net's weight digest, how many real
+    images and which (seed)."""
+    total = len(real)
     subset = "all" if num >= total else {"num": num, "seed": seed}  # all images: the seed does not matter
-    return json.dumps({"data": cache_key(dataset_cfg)["dataset"], "space": space.tag, "net": space.fingerprint(),
-                       "subset": subset, "total": total, "version": STATS_VERSION}, sort_keys=True, default=str)
+    return json.dumps({"data": cache_key(dataset_cfg)["dataset"], "images": data_digest(real), "space": space.tag,
+                       "net": space.fingerprint(), "subset": subset, "total": total, "version": STATS_VERSION},
+                      sort_keys=True, default=str)
 
 
 def stats_path(stats_dir: Path, dataset_cfg: Mapping[str, Any], key: str) -> Path:
