@@ -3,6 +3,7 @@ unlabeled image_folder FID/KID/PR offline through gan-eval."""
 from __future__ import annotations
 
 import json
+
 import pytest
 import torch
 from PIL import Image

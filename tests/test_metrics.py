@@ -51,8 +51,7 @@ def test_row_file_is_disk_backed_and_leaves_no_file(tmp_path):
 
 
 def test_kid_and_is_from_rows_equal_torchmetrics_in_memory():
-    from gan_runner.metrics.fid_kid_is import (inception_score_from_logits, inception_score_from_rows,
-                                               kid_from_features, kid_from_rows)
+    from gan_runner.metrics.fid_kid_is import inception_score_from_logits, inception_score_from_rows, kid_from_features, kid_from_rows
 
     g = torch.Generator().manual_seed(1)
     real, fake = torch.randn(300, 6, generator=g), torch.randn(250, 6, generator=g) + 0.3

@@ -110,8 +110,7 @@ def _loaded(runs):
 
 def test_streamed_evaluation_equals_the_in_memory_computation(runs, cache, tmp_path):
     from gan_runner.generation.sampling import generate
-    from gan_runner.metrics import (density_coverage, fid_from_features, inception_score_from_logits,
-                                    kid_from_features, precision_recall)
+    from gan_runner.metrics import density_coverage, fid_from_features, inception_score_from_logits, kid_from_features, precision_recall
     from gan_runner.metrics.evaluate import evaluate_run
     from gan_runner.metrics.features import feature_space_for
 
@@ -119,7 +118,7 @@ def test_streamed_evaluation_equals_the_in_memory_computation(runs, cache, tmp_p
     ev = evaluate_run(run_, data, ["fid", "kid", "is", "pr", "dc"], num=300, batch_size=64, cache_dir=cache / "features",
                       stats_dir=False, work_dir=tmp_path)
     with pytest.raises(RuntimeError, match="does not list reads"):
-        ev.ctx.fake.x  # the samples were streamed, not kept: no metric asked for them
+        _ = ev.ctx.fake.x  # the samples were streamed, not kept: no metric asked for them
     assert list(tmp_path.iterdir()) == []  # the feature files leave nothing behind
     fake = generate(run_, 300, batch_size=64).x  # the in-memory path: all samples, then all features
     space = feature_space_for(data, run_.config["dataset"], cache_dir=cache / "features")

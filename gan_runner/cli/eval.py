@@ -30,6 +30,7 @@ from gan_runner.metrics.ref_stats import load_ref_stats, write_ref_stats
 from gan_runner.metrics.registry import plus_minus
 from gan_runner.progress import format_value
 
+
 def parse_num_real(text: str) -> int | str:
     """--num-real: a count >= 2, or 'all' (every image of the training set)."""
     if text.strip().lower() == "all":

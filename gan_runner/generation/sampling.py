@@ -103,7 +103,7 @@ def generate_batches(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0,
         host, cpu_latent = to_host(run, x), latent_to(latent, torch.device("cpu"))
         done += b
         progress(label, min(done, n), n)
-        yield host[:keep], cpu_latent.map(lambda t: t[:keep])
+        yield host[:keep], cpu_latent.map(lambda t, keep=keep: t[:keep])  # bound now: the generator resumes later
 
 
 def generate(run: LoadedRun, n: int, *, ema: bool = True, seed: int = 0, batch_size: int = DEFAULT_BATCH,
