@@ -161,6 +161,20 @@ def batch_rate(prepared: Path, placement: str, steps: int = 300) -> float:
     return steps / (time.perf_counter() - t)
 
 
+def train_placements(args: argparse.Namespace, src: Path, base: Path) -> dict[str, object]:
+    """Per placement: launch to first step (in-process timestamps), steps/s and peak RSS of each round.
+
+    The placements take turns for --rounds rounds, so load from other processes falls on all alike.
+    """
+    runs: dict[str, list[dict[str, float]]] = {"device": [], "host": [], "stream": []}
+    for _ in range(args.rounds):
+        for pl, done in runs.items():
+            done.append(run_child(CHILD_TRAIN, str(src), str(args.image_size), pl, str(args.steps), str(time.time()),
+                                  str(base / "runs" / pl), str(args.width)))
+    return {f"train_{pl}": {k: [round(r[k], 3 if k == "steps_per_s" else 2) for r in done] for k in done[0]}
+            for pl, done in runs.items()}
+
+
 def machine() -> dict[str, object]:
     """What the figures were measured on: CPU model, cores, RAM, load average, date (UTC)."""
     import datetime
@@ -183,6 +197,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40, help="training steps per placement (the first 5 are warm-up)")
     p.add_argument("--width", type=int, default=32, help="DCGAN width of the training runs")
     p.add_argument("--rounds", type=int, default=2, help="training runs per placement, taking turns")
+    p.add_argument("--train-only", action="store_true", help="only the training runs, on the cache a full run left in --dir")
     p.add_argument("--rates-only", metavar="PREPARED", help="only the batch rates of a prepared folder, 2 and 1 threads")
     args = p.parse_args()
     if args.rates_only:
@@ -199,13 +214,17 @@ def main() -> None:
     make_folder(src, args.n, args.size)
     fig: dict[str, object] = {"n": args.n, "size": args.size, "image_size": args.image_size,
                               "make_folder_s": round(time.perf_counter() - t, 1), **machine()}
+    cache = base / "cache"
+    os.environ["GAN_RUNNER_CACHE"] = str(cache)
+    if args.train_only:
+        fig.update(train_placements(args, src, base))
+        print(json.dumps(fig))
+        return
     fig.update(decoder_speed(src))
     fig["import_rss_mb"] = round(run_child(CHILD_BASELINE)["rss_mb"])  # torch + torchvision alone, for comparison
     nbytes = args.n * 3 * args.image_size**2
     fig["prepared_mb"] = round(nbytes / 2**20, 1)
-    cache = base / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    os.environ["GAN_RUNNER_CACHE"] = str(cache)
     workers_all = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     for workers in (1, workers_all):
         # 1 worker into a folder of its own (then deleted); all workers into the cache, as a first gan-run does
@@ -222,15 +241,7 @@ def main() -> None:
                      f"model.width={args.width}", "trainer.max_steps=1", "trainer.device=cpu", "trainer.quiet=true",
                      f"hydra.run.dir={base / 'runs' / 'second_start'}"])
     fig["second_start_gan_run"] = {"wall_s": round(r["wall_s"], 2), "peak_rss_mb": round(r["peak_rss_mb"])}
-    # training with each placement: launch to first step (in-process timestamps), steps/s, peak RSS; the
-    # placements take turns for --rounds rounds, so load from other processes falls on all of them alike
-    runs: dict[str, list[dict[str, float]]] = {"device": [], "host": [], "stream": []}
-    for _ in range(args.rounds):
-        for pl, done in runs.items():
-            done.append(run_child(CHILD_TRAIN, str(src), str(args.image_size), pl, str(args.steps), str(time.time()),
-                                  str(base / "runs" / pl), str(args.width)))
-    for pl, done in runs.items():
-        fig[f"train_{pl}"] = {k: [round(r[k], 3 if k == "steps_per_s" else 2) for r in done] for k in done[0]}
+    fig.update(train_placements(args, src, base))
     fig["batches_per_s"] = {pl: round(batch_rate(prepared, pl)) for pl in ("device", "host", "stream")}
     fig["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     fig["load_avg_end"] = [round(v, 1) for v in os.getloadavg()]
