@@ -19,8 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from gan_runner.data import cache
-from gan_runner.data.cache import PreparedWriter, default_cache_dir, preparation_lock, read_meta, remove_stale, storage_error
+from gan_runner.data.cache import FORMAT, PreparedWriter, default_cache_dir, preparation_lock, read_meta, remove_stale, storage_error
 from gan_runner.data.decode import BadImage, Crop, load_image
 from gan_runner.data.sources import FolderSource, scan_folder
 from gan_runner.errors import DataError
@@ -125,7 +124,7 @@ class PrepProgress:
 def file_key(prefix: str, files: Sequence[Path], **settings: Any) -> str:
     """PREFIX-HEX: a digest of the files' names, sizes and mtimes and of the settings the pixels depend on."""
     stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    text = json.dumps({"format": cache.FORMAT, "files": stats, "settings": settings}, sort_keys=True)
+    text = json.dumps({"format": FORMAT, "files": stats, "settings": settings}, sort_keys=True)
     return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
