@@ -1,8 +1,8 @@
 """Where a dataset lives while training (`dataset.placement`) and the batch stream built for it.
 
 device  the whole uint8 array on the training device (today's path: a batch is one index gather there)
-host    the array in (pinned) host RAM; batches gathered there and copied non-blocking, one ahead
-stream  the array stays a memory map of the prepared file; batches gathered from it, two ahead
+host    the array in (pinned) host RAM; batches gathered there and copied non-blocking, one ahead on a GPU
+stream  the array stays a memory map of the prepared file; batches gathered from it, two ahead on a GPU
 auto    device if the array fits DEVICE_BUDGET of free device memory (CUDA) or HOST_BUDGET of
         available RAM (CPU, where host RAM is the device); else host if it fits HOST_BUDGET; else stream
 Every placement draws the same indices and flips from the stream's generator, so batches are identical.
@@ -118,8 +118,15 @@ def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, s
         else:
             x = data.x.cpu().pin_memory() if pin else data.x.cpu()
         host = InMemoryData(x, None if data.y is None else data.y.cpu(), data.spec)
-        return BatchStream(host, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=1,
-                           channels_last=cl)
+        return BatchStream(host, batch_size, seed, rank, world, xflip=xflip, device=device,
+                           prefetch=ahead(device, 1), channels_last=cl)
     mapped = data if data.x.device.type == "cpu" else data.to("cpu")
-    return BatchStream(mapped, batch_size, seed, rank, world, xflip=xflip, device=device, prefetch=2,
-                       channels_last=cl)
+    return BatchStream(mapped, batch_size, seed, rank, world, xflip=xflip, device=device,
+                       prefetch=ahead(device, 2), channels_last=cl)
+
+
+def ahead(device: torch.device, batches: int) -> int:
+    """Batches to gather ahead in a thread: `batches` for a GPU, whose copies then overlap its compute;
+    none when training on the CPU, where a gather (~0.6 ms) has nothing to overlap and a third thread
+    on the cores that run the step's OpenMP threads cost ~15-20% of the steps/s (docs/BENCHMARKS.md)."""
+    return batches if device.type != "cpu" else 0
