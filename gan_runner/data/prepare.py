@@ -49,6 +49,10 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)  # one decode per process: the processes are the parallelism
+    try:  # each worker imports the decoders once, at its start; the parent (often gan-run itself) never
+        import torchvision.io  # noqa: F401  (it adds ~170 MB to a process's RSS, which the parent would keep)
+    except ImportError:  # decode.py falls back to PIL
+        pass
 
 
 # A task for a worker: the files (paths) or their bytes (lmdb values), output size, channels, crop.
@@ -87,8 +91,6 @@ def decode_chunks(tasks: Iterable[Task], workers: int) -> Iterator[tuple[np.ndar
         finally:
             torch.set_num_threads(threads)
         return
-    import torchvision.io  # noqa: F401  (imported before the fork, so no worker pays the import again)
-
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ctx.Pool(workers, initializer=_init_worker) as pool:
         pending: deque[Any] = deque()
