@@ -134,18 +134,29 @@ def file_key(prefix: str, files: Sequence[Path], **settings: Any) -> str:
 Made = tuple[tuple[int, ...], dict[str, Any], Iterable[np.ndarray]]
 
 
+def _once(out: Path, key: str, write: Callable[[], Path], *, cached: bool, quiet: bool) -> Path:
+    """`out` if it already holds KEY, else write() under the entry's lock, unless another process (a
+    data-parallel rank, a sweep job) finished it while this one waited. Cache entries with the final name
+    that fail read_meta are stale and removed first; an explicit --out is never deleted."""
+
+    def hit() -> bool:
+        meta = read_meta(out)
+        return meta is not None and meta.get("key") == key
+
+    if hit():
+        return out
+    with preparation_lock(out, quiet):
+        if hit():
+            return out
+        if cached:
+            remove_stale(out)
+        return write()
+
+
 def prepare_cached(name: str, key: str, make: Callable[[], Made], quiet: bool = False) -> Path:
     """The cache entry KEY, written once from make()'s chunks when absent (make runs only then)."""
     out = default_cache_dir() / key
-    meta = read_meta(out)
-    if meta is not None and meta.get("key") == key:
-        return out
-    with preparation_lock(out, quiet):
-        meta = read_meta(out)
-        if meta is not None and meta.get("key") == key:
-            return out  # another process prepared it while this one waited
-        remove_stale(out)
-        return _write_cached(name, out, key, make, quiet)
+    return _once(out, key, lambda: _write_cached(name, out, key, make, quiet), cached=True, quiet=quiet)
 
 
 def _write_cached(name: str, out: Path, key: str, make: Callable[[], Made], quiet: bool) -> Path:
@@ -222,19 +233,10 @@ def prepare_source(src: FolderSource, *, image_size: int, channels: int = 3, cro
                    quiet: bool = False) -> Path:
     """The prepared folder for a file list (a scanned folder, or a standard dataset's files): cached or made now."""
     key = source_key(src, image_size, channels, crop)
-    cached = out is None
-    out = default_cache_dir() / key if out is None else out
-    meta = read_meta(out)
-    if meta is not None and meta.get("key") == key:
-        return out
-    with preparation_lock(out, quiet):
-        meta = read_meta(out)
-        if meta is not None and meta.get("key") == key:
-            return out  # another process (a data-parallel rank, a sweep job) prepared it while this one waited
-        if cached:
-            remove_stale(out)
-        return _prepare_into(src, out, key, image_size=image_size, channels=channels, crop=crop, workers=workers,
-                             name=name, quiet=quiet)
+    target = default_cache_dir() / key if out is None else out
+    return _once(target, key, lambda: _prepare_into(src, target, key, image_size=image_size, channels=channels, crop=crop,
+                                                    workers=workers, name=name, quiet=quiet),
+                 cached=out is None, quiet=quiet)
 
 
 def _prepare_into(src: FolderSource, out: Path, key: str, *, image_size: int, channels: int, crop: Crop,
