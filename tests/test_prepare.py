@@ -65,6 +65,22 @@ def test_parallel_workers_write_the_same_bytes(tmp_path: Path, monkeypatch: pyte
     assert (one / "images.u8").read_bytes() == (two / "images.u8").read_bytes()
 
 
+def test_parallel_preparation_leaves_torchvision_out_of_the_parent(tmp_path: Path) -> None:
+    # The workers import the decoders; the parent (usually gan-run itself) would keep torchvision's ~170 MB.
+    import subprocess
+    import sys
+
+    src = make_folder(tmp_path / "imgs", n=12)
+    code = ("import sys; from pathlib import Path; from gan_runner.data import prepare; "
+            "prepare.CHUNK = 4; "  # three chunks, so both workers decode (one chunk is decoded in process)
+            "out = prepare.prepare_folder(Path(sys.argv[1]), image_size=8, workers=2, out=Path(sys.argv[2]), quiet=True); "
+            "print((out / 'images.u8').stat().st_size, 'torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(12 * 3 * 8 * 8), "False"]
+
+
 def test_changed_folder_gets_a_new_key(tmp_path: Path) -> None:
     src = make_folder(tmp_path / "imgs", n=6)
     keys = set()
