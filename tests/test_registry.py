@@ -21,7 +21,7 @@ def make_widget(
     anything: Any = None,
 ) -> dict[str, Any]:
     """A builder whose options cover every hint kind YAML can express."""
-    return {"context": context, "size": size, "rate": rate, "mode": mode, "tag": tag, "sizes": sizes}
+    return {"context": context, "size": size, "rate": rate, "mode": mode, "tag": tag, "sizes": sizes, "anything": anything}
 
 
 def make_gadget(*, depth: int) -> str:
@@ -47,7 +47,8 @@ def reg() -> Registry:
 
 def test_build_passes_context_and_options(reg: Registry) -> None:
     out = reg.build("widget", "ctx", options={"size": 7, "mode": "slow", "tag": "hello", "sizes": [4, 5]})
-    assert out == {"context": "ctx", "size": 7, "rate": 0.5, "mode": "slow", "tag": "hello", "sizes": [4, 5]}
+    assert out == {"context": "ctx", "size": 7, "rate": 0.5, "mode": "slow", "tag": "hello", "sizes": [4, 5],
+                   "anything": None}
     assert reg.build("widget", "ctx")["size"] == 3  # defaults without options
 
 
@@ -112,8 +113,7 @@ def test_error_message_says_expected_type(reg: Registry) -> None:
 )
 def test_accepted_values(reg: Registry, key: str, value: Any) -> None:
     out = reg.build("widget", "ctx", options={key: value})
-    if key in out:
-        assert out[key] == value
+    assert out[key] == value
 
 
 def test_missing_required_option(reg: Registry) -> None:

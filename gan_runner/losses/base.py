@@ -16,6 +16,17 @@ from gan_runner.models.base import GANModel, Latent
 from gan_runner.stats import StatsSink
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """x in at least float32: losses under bf16 autocast are taken in fp32 (float64 stays float64: gradient checks)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def input_for_grad(x: torch.Tensor) -> torch.Tensor:
+    """x itself when it already carries a graph (G(z) in an unrolled D step: the penalty must stay a function of
+    theta_G), else a leaf copy that requires grad, so that grad_x D(x) can be taken either way."""
+    return x if x.requires_grad else x.detach().requires_grad_(True)
+
+
 class Penalty(Protocol):
     """A D regularizer with its schedule: added to D's objective every `every` iterations, scaled as it likes."""
 
@@ -24,7 +35,7 @@ class Penalty(Protocol):
 
     def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
                  fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
-        """The penalty on one batch (fake detached from G), reporting its statistics."""
+        """The penalty on one batch (fake with or without its graph into G, as the phase decides), reporting its statistics."""
 
 
 class AdversarialLoss:
@@ -50,11 +61,14 @@ class AdversarialLoss:
 
     def d_objective(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, latent: Latent,
                     fake: torch.Tensor, stats: StatsSink) -> torch.Tensor:
-        """D's adversarial + auxiliary loss on a real batch and G(latent) (`fake`, used detached)."""
-        fake = fake.detach()  # (B, ...) no graph into G: D's step only
+        """D's adversarial + auxiliary loss on a real batch and G(latent) (`fake`, as the phase gives it).
+
+        The phase owns detaching: D's own step passes G(z) detached; the unrolled GAN's imagined D steps pass
+        it with its graph, so that theta_D^K depends on theta_G (Metz et al. 2016, eq. 12's second term).
+        """
         out_real = model.discriminate(real, y)
         out_fake = model.discriminate(fake, latent.y)
-        adv = self.d_terms(out_real.adv.float(), out_fake.adv.float())  # fp32 losses, also under bf16 autocast
+        adv = self.d_terms(full_precision(out_real.adv), full_precision(out_fake.adv))  # fp32 losses under bf16 autocast
         stats.report("loss/d", adv)
         self.report_d_values(out_real.adv.detach(), out_fake.adv.detach(), stats)
         aux = model.d_aux_loss(out_real, y, out_fake, latent, stats)
@@ -63,7 +77,7 @@ class AdversarialLoss:
     def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor, stats: StatsSink) -> torch.Tensor:
         """G's adversarial + auxiliary loss on G(latent) (`fake`, with its graph into G)."""
         out = model.discriminate(fake, latent.y)
-        adv = self.g_term(out.adv.float())
+        adv = self.g_term(full_precision(out.adv))
         stats.report("loss/g", adv)
         aux = model.g_aux_loss(out, latent, stats)
         return adv if aux is None else adv + aux

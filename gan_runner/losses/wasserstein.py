@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from gan_runner.losses.base import AdversarialLoss
+from gan_runner.losses.base import AdversarialLoss, input_for_grad
 from gan_runner.losses.standard import check_nonnegative
 from gan_runner.models.base import GANModel
 from gan_runner.registry import LOSSES
@@ -56,7 +56,7 @@ class GradientPenalty:
     def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
                  fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
         eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-        x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)  # (B, ...) random interpolates
+        x_hat = input_for_grad(eps * real + (1 - eps) * fake)  # (B, ...) random interpolates; G's graph kept if fake has one
         out = model.discriminate(x_hat, y).adv
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
         norm = grad.flatten(1).norm(2, dim=1)  # (B,)

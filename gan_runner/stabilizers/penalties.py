@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from gan_runner.losses.base import full_precision, input_for_grad
 from gan_runner.models.base import GANModel
 from gan_runner.stats import StatsSink
 
@@ -23,9 +24,9 @@ class ZeroCenteredPenalty:
     def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
                  fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
         """The penalty, scaled by `every` (lazy regularization keeps the average strength)."""
-        x = (real if self.on == "real" else fake).detach().requires_grad_(True)
+        x = input_for_grad(real.detach() if self.on == "real" else fake)
         out = model.discriminate(x, y if self.on == "real" else fake_y).adv
-        (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
-        sq = grad.float().flatten(1).pow(2).sum(1).mean()  # E ||grad D(x)||^2
+        (grad,) = torch.autograd.grad(full_precision(out).sum(), x, create_graph=True)
+        sq = full_precision(grad).flatten(1).pow(2).sum(1).mean()  # E ||grad D(x)||^2
         stats.report(f"{self.name}/grad_sq", sq)
         return (self.gamma / 2) * self.every * sq

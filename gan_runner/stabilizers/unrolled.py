@@ -2,8 +2,10 @@
 
 G optimizes f_K(theta_G) = f(theta_G, theta_D^K), where theta_D^K comes from K steps of D's own
 optimizer (here Adam, RMSProp or SGD with its current state) on the current batch, using D's whole
-objective (auxiliary terms and penalties included; the G batch's G(z) is reused for every step). Differentiating
-through those steps lets G anticipate how D will react, which discourages hopping between modes.
+objective (auxiliary terms and penalties included; the G batch's G(z), with its graph, is reused for every step).
+d theta_D^K / d theta_G flows through every imagined step (the phase keeps G(z)'s graph there; losses and penalties never detach),
+so G's gradient has the paper's second term dL/d theta_D^K . d theta_D^K/d theta_G, which is how G anticipates D's reaction and
+stops hopping between modes. Without it this would be a mere look-ahead D.
 D's real parameters and optimizer state are untouched: the unrolled copies exist only for G's step.
 """
 from __future__ import annotations
@@ -91,14 +93,17 @@ def unrolled_discriminator(model: GANModel, d_objective: Callable[..., torch.Ten
     theta = [p.detach().requires_grad_(True) for _, p in named]
     where = {id(p): (opt_d.state.get(p, {}), group) for group in opt_d.param_groups for p in group["params"]}
     scratch = [dict(where[id(p)][0]) for _, p in named]  # per-parameter unroll state (never written back)
+    # Copies of D's buffers: batch-norm statistics and spectral norm's power-iteration vectors move in the imagined
+    # steps' forwards, and must not move D's own.
+    buffers = {n: b.detach().clone() for n, b in model.D.named_buffers()}
     D = model.D
     try:
         for t in range(k):
-            model.D = _FunctionalD(D, {n: th for (n, _), th in zip(named, theta)})
+            model.D = _FunctionalD(D, {**buffers, **{n: th for (n, _), th in zip(named, theta)}})
             d_loss = d_objective(batch, step, DiscardStats(), detach_fake=False)
             grads = torch.autograd.grad(d_loss, theta, create_graph=True)
             theta = [_step(th, g, st, where[id(p)][1], t) for th, g, st, (_, p) in zip(theta, grads, scratch, named)]
-        model.D = _FunctionalD(D, {n: th for (n, _), th in zip(named, theta)})
+        model.D = _FunctionalD(D, {**buffers, **{n: th for (n, _), th in zip(named, theta)}})
         yield
     finally:
         model.D = D
