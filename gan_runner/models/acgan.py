@@ -20,6 +20,7 @@ from gan_runner.models.blocks import (
     dcgan_depth,
     dcgan_init,
 )
+from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.registry import MODELS
 from gan_runner.stats import StatsSink
 
@@ -40,11 +41,12 @@ class ACGenerator(nn.Module):
 class ACDiscriminator(nn.Module):
     """D(x) -> (real/fake logit, class logits); D does not see the label."""
 
-    def __init__(self, spec: DataSpec, k: int, depth: int, width: int, norm: Norm, dropout: float) -> None:
+    def __init__(self, spec: DataSpec, k: int, depth: int, width: int, norm: Norm, dropout: float,
+                 mbstd: bool = False) -> None:
         super().__init__()
-        self.body = DCGANBody(spec.channels, depth, width, norm, dropout)
+        self.body = DCGANBody(spec.channels, depth, width, norm, dropout, mbstd)
         self.adv = nn.Linear(self.body.out_features, 1)
-        self.cls = nn.Linear(self.body.out_features, k)
+        self.cls = nn.Linear(self.body.out_features, k)  # k = classes x pack: one class prediction per packed sample
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h = self.body(x)
@@ -88,16 +90,17 @@ class ACGAN(GANModel):
 
 
 @MODELS.register("acgan")
-def build_acgan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
-                d_norm: Norm = "batch", dropout: float = 0.0, aux_weight: float = 1.0) -> GANModel:
-    """ACGAN on DCGAN stacks; `dropout` in D (the paper used 0.5)."""
+@with_d_options
+def build_acgan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 100, width: int = 64,
+                d_width: int | None = None, d_norm: Norm = "batch", dropout: float = 0.0, aux_weight: float = 1.0) -> GANModel:
+    """ACGAN on DCGAN stacks; `dropout` in D (the paper used 0.5); packed, the class head predicts every sample's class."""
     depth = dcgan_depth(spec, "acgan")
     d_width = width if d_width is None else d_width
     check_positive("acgan", z_dim=z_dim, width=width, d_width=d_width)
     check_probability("acgan", dropout=dropout)
     k = spec.num_classes or 0
     G = ACGenerator(z_dim, k, spec, depth, width)
-    D = ACDiscriminator(spec, k, depth, d_width, d_norm, dropout)
+    D = ACDiscriminator(d.spec(spec, "acgan"), d.heads(k), depth, d_width, d_norm, dropout, d.mbstd)
     model = ACGAN(spec, G, D, z_dim, d_transforms=d_transforms, aux_weight=aux_weight)
     dcgan_init(model)
     return model

@@ -76,13 +76,20 @@ class GANModel(nn.Module):
         return Latent(torch.randn(n, self.z_dim, device=device, generator=gen))
 
     def discriminate(self, x: torch.Tensor, y: torch.Tensor | None) -> DOut:
-        """D's output on a batch; `y` is the batch's labels (used only by conditional variants)."""
+        """D's output on a batch; `y` is the batch's labels (used only by conditional variants).
+
+        Under PacGAN packing D judges groups of `pack` samples (their labels as (B/m, m)): `adv` is per group,
+        `aux` per sample.
+        """
         if self.D.training:  # augmentation and noise are training-time only: evaluation sees the real D
             for t in self.d_transforms:
                 x = t(x)
-        if self.pack > 1:
-            x = pack_samples(x, self.pack)
-        return self.D(x, y)
+        if self.pack == 1:
+            return self.D(x, y)
+        n = x.shape[0]
+        out = self.D(pack_samples(x, self.pack), None if y is None else y.reshape(-1, self.pack))  # y: (B/m, m)
+        # per-sample heads come out (B/m, m*K): back to (B, K) so aux terms pair them with their own samples
+        return out if out.aux is None else out._replace(aux=out.aux.reshape(n, -1))
 
     def begin_step(self, step: int) -> None:
         """Called before each training iteration (schedules such as annealed instance noise)."""

@@ -9,6 +9,7 @@ import torch
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import GANModel, Latent, class_rows, one_hot, uniform_labels
 from gan_runner.models.blocks import Norm, check_positive, check_probability
+from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.models.gan import MLPDiscriminator, MLPGenerator
 from gan_runner.registry import MODELS
 
@@ -34,7 +35,7 @@ class ConditionalMLPDiscriminator(MLPDiscriminator):
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         assert y is not None, "CGAN's discriminator needs labels"
-        return torch.cat([x, one_hot(y, self.k)], dim=1)
+        return torch.cat([x, one_hot(y, self.k).flatten(1)], dim=1)  # y (B,) or (B/m, m) packed: m one-hots
 
 
 class CGAN(GANModel):
@@ -54,8 +55,9 @@ class CGAN(GANModel):
 
 
 @MODELS.register("cgan")
+@with_d_options
 def build_cgan(
-    spec: DataSpec, d_transforms: tuple = (),
+    spec: DataSpec, d_transforms: tuple, d: DOptions,
     *,
     z_dim: int = 100,
     width: int = 1200,
@@ -68,11 +70,11 @@ def build_cgan(
     input_dropout: float = 0.2,
     d_norm: Norm = "none",
 ) -> GANModel:
-    """Conditional MLP GAN with the vanilla GAN's layer sizes."""
+    """Conditional MLP GAN with the vanilla GAN's layer sizes; packed, D sees each sample's one-hot label."""
     check_positive("cgan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
     check_probability("cgan", dropout=dropout, input_dropout=input_dropout)
     k = spec.num_classes or 0
     G = ConditionalMLPGenerator(z_dim, k, spec, width, depth)
-    D = ConditionalMLPDiscriminator(k, math.prod(spec.shape) + k, [d_width] * d_depth, d_activation, pieces,
-                                    dropout, input_dropout, d_norm)
+    D = ConditionalMLPDiscriminator(k, math.prod(d.spec(spec, "cgan").shape) + d.heads(k), [d_width] * d_depth,
+                                    d_activation, pieces, dropout, input_dropout, d_norm, d.mbstd)
     return CGAN(spec, G, D, z_dim, d_transforms=d_transforms)

@@ -10,7 +10,8 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init, packed_spec, spectral_normalize
+from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init
+from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.registry import MODELS
 
 
@@ -43,15 +44,14 @@ class DCGAN(GANModel):
 
 
 @MODELS.register("dcgan")
-def build_dcgan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 100, width: int = 64, d_width: int | None = None,
-                d_norm: Norm = "batch", spectral_norm: bool = False, pack: int = 1, mbstd: bool = False) -> GANModel:
-    """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses; D stabilizers optional."""
+@with_d_options
+def build_dcgan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 100, width: int = 64,
+                d_width: int | None = None, d_norm: Norm = "batch") -> GANModel:
+    """DCGAN; `d_width` defaults to `width`, `d_norm` 'layer' for gradient-penalty losses (D stabilizers: d_options.py)."""
     depth = dcgan_depth(spec, "dcgan")
     d_width = width if d_width is None else d_width
     check_positive("dcgan", z_dim=z_dim, width=width, d_width=d_width)
-    D = ConvDiscriminator(packed_spec(spec, pack, "dcgan"), depth, d_width, d_norm, mbstd)
-    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), D, z_dim, pack=pack, d_transforms=d_transforms)
+    D = ConvDiscriminator(d.spec(spec, "dcgan"), depth, d_width, d_norm, d.mbstd)
+    model = DCGAN(spec, ConvGenerator(z_dim, spec, depth, width), D, z_dim, d_transforms=d_transforms)
     dcgan_init(model)
-    if spectral_norm:  # after init: SN rescales whatever weights it is given
-        spectral_normalize(model.D)
     return model

@@ -14,7 +14,8 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import MinibatchStd, Norm, check_positive, check_probability, mlp_layers, packed_spec, spectral_normalize
+from gan_runner.models.blocks import MinibatchStd, Norm, check_positive, check_probability, mlp_layers
+from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.registry import MODELS
 
 
@@ -63,8 +64,9 @@ class VanillaGAN(GANModel):
 
 
 @MODELS.register("gan")
+@with_d_options
 def build_gan(
-    spec: DataSpec, d_transforms: tuple = (),
+    spec: DataSpec, d_transforms: tuple, d: DOptions,
     *,
     z_dim: int = 100,
     width: int = 1200,
@@ -76,15 +78,11 @@ def build_gan(
     dropout: float = 0.5,
     input_dropout: float = 0.2,
     d_norm: Norm = "none",
-    spectral_norm: bool = False,
-    pack: int = 1,
-    mbstd: bool = False,
 ) -> GANModel:
-    """Goodfellow et al. 2014 MLP GAN; spectral_norm, pack (PacGAN) and mbstd are optional D stabilizers."""
+    """Goodfellow et al. 2014 MLP GAN (D stabilizers: models/d_options.py)."""
     check_positive("gan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
     check_probability("gan", dropout=dropout, input_dropout=input_dropout)
     G = MLPGenerator(z_dim, spec, width, depth)
-    d_in = math.prod(packed_spec(spec, pack, "gan").shape)
-    D = MLPDiscriminator(d_in, [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm, mbstd)
-    model = VanillaGAN(spec, G, spectral_normalize(D) if spectral_norm else D, z_dim, pack=pack, d_transforms=d_transforms)
-    return model
+    d_in = math.prod(d.spec(spec, "gan").shape)
+    D = MLPDiscriminator(d_in, [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm, d.mbstd)
+    return VanillaGAN(spec, G, D, z_dim, d_transforms=d_transforms)

@@ -14,7 +14,8 @@ from torch import nn
 from gan_runner.data.base import DataSpec
 from gan_runner.errors import ConfigError
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import Norm, check_positive, dcgan_init, norm1d, norm2d
+from gan_runner.models.blocks import MinibatchStd, Norm, check_positive, dcgan_init, norm1d, norm2d
+from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.registry import MODELS
 from gan_runner.stats import StatsSink
 
@@ -43,14 +44,16 @@ class InfoGenerator(nn.Module):
 class InfoDiscriminator(nn.Module):
     """Shared body -> real/fake logit, and Q head -> code predictions (categorical logits, Gaussian means)."""
 
-    def __init__(self, spec: DataSpec, width: int, norm: Norm, q_dim: int) -> None:
+    def __init__(self, spec: DataSpec, width: int, norm: Norm, q_dim: int, mbstd: bool = False) -> None:
         super().__init__()
         s = spec.image_size // 4
+        # minibatch std at the s x s stage (as DCGANBody does at 4x4), before the dense layer that sees the whole map
+        stat, extra = ([MinibatchStd()], 1) if mbstd else ([], 0)
         self.body = nn.Sequential(
             nn.Conv2d(spec.channels, width, 4, 2, 1), nn.LeakyReLU(0.1, True),
             nn.Conv2d(width, 2 * width, 4, 2, 1), norm2d(norm, 2 * width), nn.LeakyReLU(0.1, True),
-            nn.Flatten(),
-            nn.Linear(2 * width * s * s, 16 * width), norm1d(norm, 16 * width), nn.LeakyReLU(0.1, True),
+            *stat, nn.Flatten(),
+            nn.Linear((2 * width + extra) * s * s, 16 * width), norm1d(norm, 16 * width), nn.LeakyReLU(0.1, True),
         )
         self.adv = nn.Linear(16 * width, 1)
         self.q = nn.Sequential(nn.Linear(16 * width, 128), norm1d(norm, 128), nn.LeakyReLU(0.1, True), nn.Linear(128, q_dim))
@@ -117,8 +120,9 @@ class InfoGAN(GANModel):
 
 
 @MODELS.register("infogan")
-def build_infogan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 62, width: int = 64, n_cat: int = 1, cat_dim: int = 10,
-                  n_cont: int = 2, info_weight: float = 1.0, cont_weight: float = 0.1,
+@with_d_options
+def build_infogan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 62, width: int = 64, n_cat: int = 1,
+                  cat_dim: int = 10, n_cont: int = 2, info_weight: float = 1.0, cont_weight: float = 0.1,
                   d_norm: Norm = "batch") -> GANModel:
     """InfoGAN (paper MNIST setting: z 62, one 10-way categorical code, two continuous codes)."""
     if not spec.is_image or spec.image_size % 4:
@@ -130,7 +134,7 @@ def build_infogan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 62, 
         raise ConfigError("model 'infogan' options 'n_cont', 'info_weight', 'cont_weight' must be >= 0")
     q_dim = n_cat * cat_dim + n_cont
     G = InfoGenerator(z_dim + n_cat * cat_dim + n_cont, spec, width, cat_dim)
-    D = InfoDiscriminator(spec, width, d_norm, q_dim)
+    D = InfoDiscriminator(d.spec(spec, "infogan"), width, d_norm, d.heads(q_dim), d.mbstd)  # Q: every packed sample's codes
     model = InfoGAN(spec, G, D, z_dim, d_transforms=d_transforms, n_cat=n_cat, cat_dim=cat_dim, n_cont=n_cont,
                     info_weight=info_weight, cont_weight=cont_weight)
     dcgan_init(model)

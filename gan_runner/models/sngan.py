@@ -15,7 +15,8 @@ from torch import nn
 
 from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
-from gan_runner.models.blocks import MinibatchStd, check_positive, dcgan_depth, norm2d, packed_spec, spectral_normalize
+from gan_runner.models.blocks import MinibatchStd, check_positive, dcgan_depth, norm2d
+from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.registry import MODELS
 
 
@@ -70,17 +71,16 @@ class SNGAN(GANModel):
 
 
 @MODELS.register("sngan")
-def build_sngan(spec: DataSpec, d_transforms: tuple = (), *, z_dim: int = 128, width: int = 64, pack: int = 1, mbstd: bool = False,
+@with_d_options(always_sn=True)
+def build_sngan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 128, width: int = 64,
                 d_norm: Literal["none", "layer"] = "none") -> GANModel:
     """SNGAN standard CNN; `width` is D's first and G's last stage width (64 in the paper); no batch norm in D."""
     depth = dcgan_depth(spec, "sngan")
     check_positive("sngan", z_dim=z_dim, width=width)
     model = SNGAN(spec, SNGenerator(z_dim, spec, depth, width),
-                  SNDiscriminator(packed_spec(spec, pack, "sngan"), depth, width, mbstd, d_norm), z_dim,
-                  pack=pack, d_transforms=d_transforms)
+                  SNDiscriminator(d.spec(spec, "sngan"), depth, width, d.mbstd, d_norm), z_dim, d_transforms=d_transforms)
     for m in model.modules():  # the SNGAN reference code's init: Xavier-uniform weights, zero biases
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):  # norms keep their (1, 0) init
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
-    spectral_normalize(model.D)
-    return model
+    return model  # with_d_options applies spectral norm to D (always on here)
