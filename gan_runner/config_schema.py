@@ -67,6 +67,8 @@ class StabilizeConfig:
     r2: float = option(0.0, "a number >= 0", lambda v: v >= 0)
     reg_every: int = option(1, "an integer >= 1", _positive_int)
     unroll: int = option(0, "an integer >= 0", lambda v: v >= 0)
+    feature_matching: float = option(0.0, "a weight >= 0 (0 = off)", lambda v: 0 <= v < math.inf)
+    feature_layer: str = option("auto", "auto or a module name of D")  # checked against D by stabilizers/feature_matching
 
 
 @dataclass
@@ -76,8 +78,16 @@ class OptimizerConfig:
     name: str = option("???", "an optimizer name (conf/optimizer/)")  # "???": required
     lr_g: float = option("???", "a number > 0", lambda v: 0 < v < math.inf)
     lr_d: float = option("???", "a number > 0", lambda v: 0 < v < math.inf)
-    schedule: str = option("constant", "constant, linear or cosine", lambda v: v in ("constant", "linear", "cosine"))
+    schedule: str = option("constant", "constant, linear, cosine, step or exponential",
+                           lambda v: v in ("constant", "linear", "cosine", "step", "exponential"))
     warmup_steps: int = option(0, "an integer >= 0", lambda v: v >= 0)
+    step_size: int = option(1000, "an integer >= 1 (G steps between decays of schedule=step)", _positive_int)
+    gamma: float = option(0.5, "a factor in (0, 1] (schedule=step: per step_size; exponential: per G step)",
+                          lambda v: 0 < v <= 1)
+    # Gradient-norm clipping (Pascanu et al. 2013), G and D apart: the total L2 norm of a phase's gradients is
+    # scaled down to this value before the optimizer step (torch.nn.utils.clip_grad_norm_); null = off
+    clip_grad_norm_g: Optional[float] = option(None, "a norm > 0 or null (off)", lambda v: v is None or 0 < v < math.inf)
+    clip_grad_norm_d: Optional[float] = option(None, "a norm > 0 or null (off)", lambda v: v is None or 0 < v < math.inf)
 
 
 def _strictly(value: Any, hint: Any) -> bool:

@@ -15,6 +15,17 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from gan_runner.errors import ConfigError
 
 _NUMERIC = (int, float)
+_OWNER: list[str | None] = [None]  # the plugin being imported (gan_runner.plugins sets it), else None
+
+
+@contextmanager
+def set_owner(plugin: str) -> Iterator[None]:
+    """Inside the block, registrations are recorded as the named plugin's (its import)."""
+    before, _OWNER[0] = _OWNER[0], plugin
+    try:
+        yield
+    finally:
+        _OWNER[0] = before
 
 
 class Registry:
@@ -23,17 +34,28 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._builders: dict[str, Callable[..., Any]] = {}
+        self._owners: dict[str, str | None] = {}  # name -> the plugin that registered it (None: gan-runner itself)
 
     def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: register a builder (function or class) under `name`."""
+        """Decorator: register a builder (function or class) under `name` (public as gan_runner.register_<kind>)."""
 
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"a {self.kind} needs a non-empty string name, got {name!r}")
             if name in self._builders:
-                raise ValueError(f"{self.kind} '{name}' registered twice")
+                by = self._owners.get(name)
+                raise ConfigError(f"{self.kind} '{name}' is already registered by {f'plugin {by!r}' if by else 'gan-runner'}"
+                                  f"{f'; plugin {_OWNER[0]!r} cannot register it again' if _OWNER[0] else ''} (pick another name)")
             self._builders[name] = fn
+            self._owners[name] = _OWNER[0]
             return fn
 
         return wrap
+
+    def owner(self, name: str) -> str | None:
+        """The plugin that registered `name` (None for gan-runner's own builders)."""
+        self.get(name)
+        return self._owners.get(name)
 
     @contextmanager
     def temporarily(self, name: str, fn: Callable[..., Any]) -> Iterator[None]:
@@ -43,6 +65,7 @@ class Registry:
             yield
         finally:
             del self._builders[name]
+            self._owners.pop(name, None)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
@@ -131,3 +154,9 @@ MODELS = Registry("model")
 LOSSES = Registry("loss")
 OPTIMIZERS = Registry("optimizer")
 DATASETS = Registry("dataset")
+
+# The public registration API (gan_runner.register_model & co.): gan-runner's own builders use these same decorators.
+register_model = MODELS.register
+register_loss = LOSSES.register
+register_optimizer = OPTIMIZERS.register
+register_dataset = DATASETS.register

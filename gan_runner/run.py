@@ -24,7 +24,8 @@ from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.grids import picture_renderer
 from gan_runner.losses.base import AdversarialLoss
 from gan_runner.models.base import GANModel
-from gan_runner.optim import build_optimizers
+from gan_runner.optim import build_optimizers, clip_norms
+from gan_runner.plugins import activate, used_plugins
 from gan_runner.registry import LOSSES, MODELS
 from gan_runner.stabilizers import Stabilizers, build_stabilizers
 from gan_runner.stabilizers.unrolled import unrolled_g_objective
@@ -70,17 +71,22 @@ def find_resume_checkpoint(resume: Any, run_dir: Path, device: torch.device) -> 
 
 
 def build_phases(model: GANModel, loss: AdversarialLoss, stab: Stabilizers, stream: BatchStream, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, ema: EMA | None, n_critic: int, device: torch.device) -> list[Phase]:
-    """D main (n_critic per iteration, the loss's and `stabilize`'s penalties on their schedules), then G main."""
+                 opt_d: torch.optim.Optimizer, ema: EMA | None, n_critic: int, device: torch.device,
+                 clip: tuple[float | None, float | None] = (None, None)) -> list[Phase]:
+    """D main (n_critic per iteration, the loss's and `stabilize`'s penalties on their schedules), then G main.
+
+    `clip`: (G's, D's) gradient-norm clipping thresholds (optimizer.clip_grad_norm_g/_d)."""
     batches = Batches(model, stream, device, n_critic)
     d_obj = d_objective(model, loss, (*loss.penalties, *stab.penalties))
     g_obj = g_objective(model, loss)
-    if stab.unroll:  # the unrolled GAN wraps G's objective; the loop does not know
-        g_obj = unrolled_g_objective(g_obj, d_obj, model, opt_d, stab.unroll)
+    for wrap in stab.g_wrappers:  # feature matching adds to G's objective; the loop does not know
+        g_obj = wrap(g_obj, model)
+    if stab.unroll:  # the unrolled GAN wraps G's objective (feature matching included: against D^K)
+        g_obj = unrolled_g_objective(g_obj, d_obj, model, opt_d, stab.unroll, clip[1])
     d_phase = Phase("D", list(model.D.parameters()), opt_d, batches.for_d, d_obj, repeats=n_critic,
-                    after_step=[lambda: loss.after_d_step(model)])
+                    after_step=[lambda: loss.after_d_step(model)], clip_grad_norm=clip[1])
     g_phase = Phase("G", list(model.G.parameters()), opt_g, batches.for_g, g_obj, frozen=model.D,
-                    after_step=[lambda: ema.update(model.G)] if ema is not None else [])
+                    after_step=[lambda: ema.update(model.G)] if ema is not None else [], clip_grad_norm=clip[0])
     return [d_phase, g_phase]
 
 
@@ -88,6 +94,9 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     """Everything a run needs, built from the registries and checked, resumed if asked; nothing written yet."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     assert isinstance(config, dict)
+    # The composed config's plugins came from the command line (gan-run) or the caller: import them (and the installed
+    # ones) here too, since sweep launchers run jobs in fresh processes. Never from a checkpoint's config.
+    activate(config.get("plugins") or [])
     run_dir = Path(run_dir)
     tcfg = config["trainer"]
     opts = validate("trainer", TrainerConfig, tcfg)
@@ -123,7 +132,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     # batch_size is per rank; dataset.placement/xflip decide where data lives and how batches are drawn
     stream = build_stream(data, dcfg, batch_size, seed, ranks, device, bool(opts.channels_last))
     ema = EMA(model.G, opts.ema) if opts.ema else None
-    phases = build_phases(model, loss, stab, stream, opt_g, opt_d, ema, opts.n_critic, device)
+    phases = build_phases(model, loss, stab, stream, opt_g, opt_d, ema, opts.n_critic, device, clip_norms(config["optimizer"]))
     distributed.start_ranks([model, *([ema.module] if ema else [])], ranks, seed)
     ecfg = config.get("eval") or {}
     eval_names = eval_metric_names(ecfg, data.spec, model)
@@ -133,6 +142,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
                       ema=ema, opts=opts, run_dir=run_dir, device=device, config=config, seed=seed,
                       render=picture_renderer(data.spec.is_image, None if data.spec.is_image else data.x),
                       ranks=ranks, periodic=periodic, eval_names=eval_names, evaluator=evaluator)
+    trainer.plugins = used_plugins(config)  # which plugin built what: checkpoints and metrics.json record it
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:
         try:
@@ -158,6 +168,8 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     if trainer.eval_names and metrics["status"] == "completed":
         num = int((trainer.config.get("eval") or {}).get("num", 5000))
         metrics["eval"] = evaluate_final(trainer.evaluator, list(trainer.eval_names), num, trainer.step, run_dir)
+    if trainer.plugins:
+        metrics["plugins"] = trainer.plugins
     metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)
     metrics["device"] = str(trainer.device)
     metrics["run_dir"] = str(run_dir)

@@ -157,10 +157,10 @@ def d_total(loss, model, real, y, latent, *, fake=None, step: int = 0, penalties
     return value, stats
 
 
-def g_total(loss, model, latent, *, fake=None):
-    """G's objective on G(latent) (made here with its graph unless given) and its stats."""
+def g_total(loss, model, latent, *, fake=None, real=None, y=None):
+    """G's objective on G(latent) (made here with its graph unless given; `real`: the batch relativistic losses judge)."""
     stats = Recorder()
-    return loss.g_objective(model, latent, model.G(latent) if fake is None else fake, stats), stats
+    return loss.g_objective(model, latent, model.G(latent) if fake is None else fake, stats, real=real, y=y), stats
 
 
 def with_stats(fn, *args):

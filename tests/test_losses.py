@@ -179,7 +179,7 @@ def test_d_objective_leaves_g_alone_and_g_objective_reaches_it(name: str) -> Non
     assert all(p.grad is None for p in model.G.parameters())
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.D.parameters())
     model.zero_grad(set_to_none=True)
-    g_loss, stats = g_total(loss, model, model.sample_latent(4, "cpu"))
+    g_loss, stats = g_total(loss, model, model.sample_latent(4, "cpu"), real=real)
     assert float(stats["loss/g"]) == pytest.approx(float(g_loss.detach()))
     g_loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.G.parameters())
@@ -257,3 +257,42 @@ def test_wgan_gp_d_objective_adds_penalty() -> None:
     assert float(stats["loss/d"]) == pytest.approx(float(adv), rel=1e-5)
     assert float(total.detach()) == pytest.approx(float(adv) + 10 * (2 - 1) ** 2, rel=1e-5)
     assert float(stats["gp/penalty"]) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- relativistic losses (Jolicoeur-Martineau 2018)
+def _sp(v: float) -> float:
+    return math.log1p(math.exp(v))  # softplus: -log sigmoid(-v)
+
+
+RELATIVISTIC = {  # name -> (D's loss, G's loss) by the paper's formulas, on REAL and FAKE by hand
+    "rsgan": (mean([_sp(-(r - f)) for r, f in zip(REAL, FAKE)]), mean([_sp(-(f - r)) for r, f in zip(REAL, FAKE)])),
+    "ragan": (mean([_sp(-(r - mean(FAKE))) for r in REAL]) + mean([_sp(f - mean(REAL)) for f in FAKE]),
+              mean([_sp(-(f - mean(REAL))) for f in FAKE]) + mean([_sp(r - mean(FAKE)) for r in REAL])),
+    "ralsgan": (mean([(r - mean(FAKE) - 1) ** 2 for r in REAL]) + mean([(f - mean(REAL) + 1) ** 2 for f in FAKE]),
+                mean([(f - mean(REAL) - 1) ** 2 for f in FAKE]) + mean([(r - mean(FAKE) + 1) ** 2 for r in REAL])),
+    "rahinge": (mean([max(0.0, 1 - (r - mean(FAKE))) for r in REAL]) + mean([max(0.0, 1 + (f - mean(REAL))) for f in FAKE]),
+                mean([max(0.0, 1 - (f - mean(REAL))) for f in FAKE]) + mean([max(0.0, 1 + (r - mean(FAKE))) for r in REAL])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELATIVISTIC))
+def test_relativistic_formulas(name: str) -> None:
+    loss = LOSSES.build(name)
+    expected_d, expected_g = RELATIVISTIC[name]
+    assert loss.g_uses_real and not loss.probabilistic
+    assert float(loss.d_terms(t(REAL), t(FAKE))) == pytest.approx(expected_d, rel=1e-12)
+    assert float(loss.g_term(t(FAKE), t(REAL))) == pytest.approx(expected_g, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(RELATIVISTIC))
+def test_relativistic_g_objective_judges_the_real_batch(name: str) -> None:
+    """G's objective through the model: D's logits on the phase's real batch enter G's term (w . x by hand)."""
+    w = [0.5, -1.0, 2.0, 0.25]
+    model, loss = LinearCritic(w), LOSSES.build(name)
+    z = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.0, -2.0]])
+    real = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [2.0, 0.0, 0.0, -1.0]]).view(3, *LinearCritic.SHAPE)
+    value = g_total(loss, model, Latent(z), real=real)[0].detach()
+    fake_logits = [sum(a * b for a, b in zip(w, row)) for row in z.tolist()]
+    real_logits = [sum(a * b for a, b in zip(w, row)) for row in real.flatten(1).tolist()]
+    assert float(value) == pytest.approx(float(loss.game(t(fake_logits), t(real_logits))), rel=1e-6)
+    assert float(value) != pytest.approx(float(loss.game(t(fake_logits), t(fake_logits))), rel=1e-3)  # real mattered

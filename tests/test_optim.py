@@ -176,11 +176,41 @@ def test_schedule_stays_zero_past_max_steps(schedule: str) -> None:
 
 
 def test_unknown_schedule() -> None:
-    with pytest.raises(ConfigError, match=r"optimizer.schedule must be constant, linear or cosine, got 'step'"):
-        build({"name": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "schedule": "step"})
+    with pytest.raises(ConfigError, match=r"optimizer.schedule must be constant, linear, cosine, step or exponential, got 'steps'"):
+        build({"name": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "schedule": "steps"})
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "3"])
 def test_bad_warmup_steps(bad: Any) -> None:
     with pytest.raises(ConfigError, match="optimizer.warmup_steps"):
         build({"name": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "warmup_steps": bad})
+
+
+def test_step_schedule_multiplies_by_gamma_every_step_size_steps() -> None:
+    f = lr_factor("step", warmup_steps=0, max_steps=100, step_size=10, gamma=0.5)
+    assert [f(0), f(9), f(10), f(19), f(20), f(35)] == pytest.approx([1, 1, 0.5, 0.5, 0.25, 0.125])
+    g = lr_factor("step", warmup_steps=4, max_steps=100, step_size=10, gamma=0.1)  # decays count after warmup
+    assert [g(0), g(3), g(13), g(14)] == pytest.approx([0.25, 1.0, 1.0, 0.1])
+
+
+def test_exponential_schedule_multiplies_by_gamma_every_step() -> None:
+    f = lr_factor("exponential", warmup_steps=0, max_steps=100, gamma=0.9)
+    assert [f(0), f(1), f(2), f(10)] == pytest.approx([1, 0.9, 0.81, 0.9**10])
+
+
+def test_step_and_exponential_schedules_drive_the_optimizers_lr() -> None:
+    """Through build_optimizers: the schedulers apply the factors to both learning rates, as torch's StepLR would."""
+    _, _, opt_g, opt_d, sched_g, sched_d = build({"name": "sgd", "lr_g": 0.1, "lr_d": 0.2, "schedule": "step",
+                                                  "step_size": 2, "gamma": 0.5})
+    lrs = []
+    for _ in range(5):
+        lrs += [opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]]
+        opt_g.step(), opt_d.step(), sched_g.step(), sched_d.step()
+    assert lrs == pytest.approx([0.1, 0.2, 0.1, 0.2, 0.05, 0.1, 0.05, 0.1, 0.025, 0.05])
+
+
+@pytest.mark.parametrize("key,bad", [("gamma", 0), ("gamma", 1.5), ("step_size", 0), ("clip_grad_norm_d", 0),
+                                     ("clip_grad_norm_g", -1.0)])
+def test_bad_schedule_and_clip_values(key: str, bad: Any) -> None:
+    with pytest.raises(ConfigError, match=f"optimizer.{key} must be"):
+        build({"name": "adam", "lr_g": 1e-4, "lr_d": 1e-4, key: bad})

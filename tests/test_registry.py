@@ -123,7 +123,7 @@ def test_missing_required_option(reg: Registry) -> None:
 
 
 def test_duplicate_registration_raises(reg: Registry) -> None:
-    with pytest.raises(ValueError, match="thing 'widget' registered twice"):
+    with pytest.raises(ConfigError, match="thing 'widget' is already registered by gan-runner"):
         reg.register("widget")(make_gadget)
     assert reg.build("widget", "ctx")["context"] == "ctx"  # the first builder is kept
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
@@ -23,6 +23,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0, help="latent seed; same samples on CPU and GPU (default 0)")
     p.add_argument("--batch-size", type=int, default=500, help="generator batch size (default 500)")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                   help="a plugin .py file or module the run was built with (installed plugins load by themselves)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--verbose", action="store_true", help="full tracebacks for errors")
 
@@ -34,9 +36,12 @@ def resolve_device(name: str) -> torch.device:
     return resolve(name, "--device")
 
 
-def load_for_cli(target: str, device: torch.device) -> "LoadedRun":
-    """load_run, with a checkpoint that no longer fits the model code reported as one line."""
+def load_for_cli(target: str, device: torch.device, plugins: Sequence[str] = ()) -> "LoadedRun":
+    """load_run after loading the installed and named plugins, with a checkpoint that no longer fits reported as one line."""
     from gan_runner.generation.loading import load_run
+    from gan_runner.plugins import activate
+
+    activate(plugins)
 
     try:
         return load_run(target, device)

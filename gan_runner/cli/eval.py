@@ -66,12 +66,14 @@ def format_table(results: dict[str, float]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
+    from gan_runner.plugins import activate
     from gan_runner.progress import StderrProgress, no_progress
 
     if args.num < 2 or args.batch_size < 1:
         raise UserError("--num must be >= 2 and --batch-size >= 1")
     t_start = time.perf_counter()
     device = resolve_device(args.device)
+    activate(args.plugin)  # plugin metrics and models are known before the metric list is checked
     names = parse_metric_list(args.metrics) if args.metrics else None  # a typo fails before any work
     if args.inception is not None:
         check_weights_file(args.inception)
@@ -83,7 +85,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
     if args.ref_stats is not None:
         load_ref_stats(args.ref_stats)  # readable and well-shaped; its dimension is checked against the features
-    run = load_for_cli(args.run, device)
+    run = load_for_cli(args.run, device, args.plugin)
     data = build_dataset(run.config["dataset"])
     kinds = model_needs(run.model, inception=args.inception is not None or args.features == "inception")
     if names is None:

@@ -203,8 +203,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("path", type=Path, help="a sweep dir (outputs/multirun/DATE/TIME) or a run dir")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.md/.csv and curves.png (default: PATH)")
     parser.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="a plugin file or module whose metrics the runs report (installed plugins load by themselves)")
     args = parser.parse_args(argv)
     try:
+        from gan_runner.plugins import activate
+
+        activate(args.plugin)  # plugin metrics' records say which way is better
         print(report(args.path, args.out, plot=not args.no_plot))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -87,7 +87,7 @@ def _sample(args: argparse.Namespace) -> None:
         raise UserError("--num and --batch-size must be >= 1")
     check_dd_args(args)
     device = resolve_device(args.device)
-    run = load_for_cli(args.run, device)
+    run = load_for_cli(args.run, device, args.plugin)
     progress = no_progress if args.quiet else StderrProgress()
     draw = dd_sampler(args, run, progress)
     kw = {"ema": args.ema, "seed": args.seed}

@@ -19,7 +19,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.cli.searchpath import register as register_search_path
 from gan_runner.errors import UserError
+from gan_runner.plugins import activate
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
@@ -156,9 +158,28 @@ def _all_keys(d: object, prefix: str = "") -> list[str]:
     return out
 
 
+def plugin_names(argv: list[str]) -> list[str]:
+    """The plugins a command line names: `plugins=[a.py,b]` / `+plugins=...` (a single name without brackets too)."""
+    names: list[str] = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") == "plugins":
+            value = value.strip()
+            if value.startswith("[") and value.endswith("]"):
+                value = value[1:-1]
+            names += [v.strip().strip("'\"") for v in value.split(",") if v.strip()]
+    return names
+
+
 def main() -> None:
     """Console entry point of `gan-run`."""
     argv = _resume_in_place(sys.argv[1:])
+    try:
+        activate(plugin_names(argv))  # before Hydra starts: their conf/ folders join the search path (searchpath.py)
+        register_search_path()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     if _under_torchrun():
         from gan_runner.training.distributed import env_ranks, rank_overrides
 

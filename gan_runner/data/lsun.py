@@ -16,7 +16,7 @@ import numpy as np
 
 from gan_runner.data.base import InMemoryData
 from gan_runner.errors import ConfigError, DataError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import register_dataset
 
 
 def _open(folder: Path) -> Any:
@@ -25,7 +25,7 @@ def _open(folder: Path) -> Any:
     return lmdb.open(str(folder), readonly=True, lock=False, readahead=False, meminit=False)
 
 
-@DATASETS.register("lsun")
+@register_dataset("lsun")
 def lsun(*, root: str = "data", category: str = "bedroom", split: Literal["train", "val"] = "train",
          image_size: int = 64, max_images: int | None = None, workers: int | None = None) -> InMemoryData:
     """One LSUN category under ROOT/{category}_{split}_lmdb (data.mdb), center-cropped and resized once."""

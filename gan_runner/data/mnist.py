@@ -18,7 +18,7 @@ from gan_runner.data.cache import open_prepared
 from gan_runner.data.images import READ_ERRORS, Split, check_image_size, one_line, resize_images
 from gan_runner.data.prepare import Made, file_key, prepare_cached
 from gan_runner.errors import DataError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import register_dataset
 
 CHUNK = 4096  # images resized and written per step: 4096 x 32 x 32 = 4 MB
 
@@ -99,13 +99,13 @@ def load_mnist_like(name: str, folder: str, root: str, download: bool, split: Sp
     return open_prepared(prepare_cached(name, key, make), name)
 
 
-@DATASETS.register("mnist")
+@register_dataset("mnist")
 def mnist(*, root: str = "data", download: bool = False, split: Split = "train", image_size: int = 32) -> InMemoryData:
     """MNIST (60k train / 10k test) from IDX files under {root}/MNIST/raw, or downloaded."""
     return load_mnist_like("mnist", "MNIST", root, download, split, image_size)
 
 
-@DATASETS.register("fashion_mnist")
+@register_dataset("fashion_mnist")
 def fashion_mnist(
     *, root: str = "data", download: bool = False, split: Split = "train", image_size: int = 32
 ) -> InMemoryData:

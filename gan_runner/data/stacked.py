@@ -15,7 +15,7 @@ import torch
 
 from gan_runner.data.base import DataSpec, InMemoryData
 from gan_runner.errors import ConfigError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import DATASETS, register_dataset
 
 NAME = "stacked_mnist"
 Source = Literal["mnist_5k", "mnist", "digits"]
@@ -52,7 +52,7 @@ def stack_digits(x: torch.Tensor, y: torch.Tensor, triples: torch.Tensor) -> tup
     return stacked.contiguous(), mode_ids(y[triples])
 
 
-@DATASETS.register(NAME)
+@register_dataset(NAME)
 def stacked_mnist(*, source: Source = "mnist_5k", size: int = DEFAULT_SIZE, image_size: int = 32, seed: int = 0,
                   root: str = "data", download: bool = False) -> InMemoryData:
     """`size` RGB images whose channels are three random source digits; labels are the 1,000 triple ids."""

@@ -14,7 +14,7 @@ import torch
 
 from gan_runner.data.base import InMemoryData
 from gan_runner.errors import DataError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import register_dataset
 
 SIDE, CHUNK = 96, 1024
 _FILES = {"train": ("train_X.bin", "train_y.bin"), "test": ("test_X.bin", "test_y.bin"),
@@ -29,7 +29,7 @@ def _read_x(path: Path) -> np.ndarray:
     return np.memmap(path, dtype=np.uint8, mode="r", shape=(n, 3, SIDE, SIDE)).transpose(0, 1, 3, 2)
 
 
-@DATASETS.register("stl10")
+@register_dataset("stl10")
 def stl10(*, root: str = "data", split: Literal["train", "test", "unlabeled"] = "unlabeled",
           image_size: int = 48) -> InMemoryData:
     """STL-10 under ROOT/stl10_binary (train/test: 5k/8k labeled, unlabeled: 100k), resized once and cached."""

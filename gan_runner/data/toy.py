@@ -13,7 +13,7 @@ import torch
 
 from gan_runner.data.base import DataSpec, InMemoryData
 from gan_runner.errors import ConfigError
-from gan_runner.registry import DATASETS
+from gan_runner.registry import DATASETS, register_dataset
 
 
 def _ring_centers(radius: float) -> torch.Tensor:
@@ -47,7 +47,7 @@ def _mixture(name: str, centers: torch.Tensor, std: float, num_samples: int, see
     return InMemoryData(x.float(), None, DataSpec(name=name, shape=(2,), num_classes=None, is_image=False))
 
 
-@DATASETS.register("ring8")
+@register_dataset("ring8")
 def ring8(*, radius: float = 1.0, std: float = 0.01, num_samples: int = 100_000, seed: int = 0) -> InMemoryData:
     """Eight equal-weight Gaussians evenly spaced on a circle of the given radius."""
     _check("ring8", num_samples, std)
@@ -56,7 +56,7 @@ def ring8(*, radius: float = 1.0, std: float = 0.01, num_samples: int = 100_000,
     return _mixture("ring8", _ring_centers(radius), std, num_samples, seed)
 
 
-@DATASETS.register("grid25")
+@register_dataset("grid25")
 def grid25(*, std: float = 0.05, num_samples: int = 100_000, seed: int = 0) -> InMemoryData:
     """Twenty-five equal-weight Gaussians on the 5x5 grid {-4, -2, 0, 2, 4}^2."""
     _check("grid25", num_samples, std)

@@ -13,6 +13,7 @@ from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.data import build_dataset
 from gan_runner.errors import UserError
 from gan_runner.models.base import GANModel
+from gan_runner.plugins import require
 from gan_runner.registry import MODELS
 from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
 from gan_runner.training.ema import EMA
@@ -36,6 +37,7 @@ def load_run(target: str | Path, device: str | torch.device = "cpu") -> LoadedRu
     """Load a run dir (its last checkpoint) or a checkpoint file into models on `device`."""
     ckpt = load_checkpoint(resolve_checkpoint(target), map_location=device)
     config = ckpt["config"]
+    require(ckpt.get("plugins"))  # a plugin-built run needs its plugin loaded (never imported from the checkpoint)
     spec = build_dataset(config["dataset"]).spec  # dataset-derived shapes, as at training time
     opts = dict(config["model"])
     model = MODELS.build(str(opts.pop("name")), spec, options=opts).to(device)

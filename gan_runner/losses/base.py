@@ -47,13 +47,15 @@ class AdversarialLoss:
     density_ratio = False
     #: the loss's own D penalties (WGAN-GP's gradient penalty); `stabilize` adds R1/R2 beside them
     penalties: tuple[Penalty, ...] = ()
+    #: whether G's term needs D's logits on the real batch too (relativistic losses); others skip that D pass
+    g_uses_real = False
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""
         raise NotImplementedError
 
-    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
-        """G's adversarial loss from D's logits on fakes (to minimize)."""
+    def g_term(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """G's adversarial loss from D's logits on fakes (B,), and on the real batch when `g_uses_real` (to minimize)."""
         raise NotImplementedError
 
     def after_d_step(self, model: GANModel) -> None:
@@ -74,10 +76,15 @@ class AdversarialLoss:
         aux = model.d_aux_loss(out_real, y, out_fake, latent, stats)
         return adv if aux is None else adv + aux
 
-    def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor, stats: StatsSink) -> torch.Tensor:
-        """G's adversarial + auxiliary loss on G(latent) (`fake`, with its graph into G)."""
+    def g_objective(self, model: GANModel, latent: Latent, fake: torch.Tensor, stats: StatsSink, *,
+                    real: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+        """G's adversarial + auxiliary loss on G(latent) (`fake`, with its graph into G); `real`/`y`: the phase's real batch."""
         out = model.discriminate(fake, latent.y)
-        adv = self.g_term(full_precision(out.adv))
+        real_adv = None
+        if self.g_uses_real:
+            assert real is not None, f"{type(self).__name__}'s G term needs the real batch"
+            real_adv = full_precision(model.discriminate(real, y).adv)  # with its graph: D^K depends on G when unrolled
+        adv = self.g_term(full_precision(out.adv), real_adv)
         stats.report("loss/g", adv)
         aux = model.g_aux_loss(out, latent, stats)
         return adv if aux is None else adv + aux

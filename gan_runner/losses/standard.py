@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from gan_runner.errors import ConfigError
 from gan_runner.losses.base import AdversarialLoss
-from gan_runner.registry import LOSSES
+from gan_runner.registry import register_loss
 
 
 def _d_bce(real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -31,26 +31,26 @@ class _BCE(AdversarialLoss):
         return _d_bce(real, fake, self.label_smoothing)
 
 
-@LOSSES.register("minimax")
+@register_loss("minimax")
 class Minimax(_BCE):
     """Goodfellow et al. 2014, the value function itself: G minimizes log(1 - D(G(z))).
 
     Saturates early in training (the paper's own caveat); kept for faithfulness and comparison.
     """
 
-    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_term(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return -F.softplus(fake).mean()  # log(1 - sigmoid(l)) = -softplus(l)
 
 
-@LOSSES.register("ns")
+@register_loss("ns")
 class NonSaturating(_BCE):
     """Goodfellow et al. 2014's practical variant: G maximizes log D(G(z)) (strong early gradients)."""
 
-    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_term(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return F.softplus(-fake).mean()
 
 
-@LOSSES.register("lsgan")
+@register_loss("lsgan")
 class LeastSquares(AdversarialLoss):
     """Mao et al. 2017: D regresses real to b and fake to a; G pushes fakes to c (0-1 coding: a=0, b=c=1)."""
 
@@ -62,11 +62,11 @@ class LeastSquares(AdversarialLoss):
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real - self.b).pow(2).mean() + (fake - self.a).pow(2).mean())
 
-    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_term(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return 0.5 * (fake - self.c).pow(2).mean()
 
 
-@LOSSES.register("hinge")
+@register_loss("hinge")
 class Hinge(AdversarialLoss):
     """Lim & Ye 2017 / Miyato et al. 2018: D minimizes relu(1 - D(x)) + relu(1 + D(G(z))); G minimizes -D(G(z))."""
 
@@ -75,7 +75,7 @@ class Hinge(AdversarialLoss):
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
-    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_term(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return -fake.mean()
 
 

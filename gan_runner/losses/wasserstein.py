@@ -11,7 +11,7 @@ import torch
 from gan_runner.losses.base import AdversarialLoss, input_for_grad
 from gan_runner.losses.standard import check_nonnegative
 from gan_runner.models.base import GANModel
-from gan_runner.registry import LOSSES
+from gan_runner.registry import register_loss
 from gan_runner.stats import StatsSink
 
 
@@ -21,7 +21,7 @@ class _Wasserstein(AdversarialLoss):
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return fake.mean() - real.mean()  # = -W estimate
 
-    def g_term(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_term(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         return -fake.mean()
 
     def report_d_values(self, real: torch.Tensor, fake: torch.Tensor, stats: StatsSink) -> None:
@@ -29,7 +29,7 @@ class _Wasserstein(AdversarialLoss):
         stats.report("wasserstein", real.mean() - fake.mean())
 
 
-@LOSSES.register("wgan")
+@register_loss("wgan")
 class WGAN(_Wasserstein):
     """WGAN with weight clipping (paper defaults: clip 0.01, RMSProp 5e-5, n_critic 5)."""
 
@@ -45,13 +45,20 @@ class WGAN(_Wasserstein):
 
 
 class GradientPenalty:
-    """WGAN-GP's two-sided penalty: weight * E[(||grad f(x_hat)|| - 1)^2] on random real/fake interpolates, every D step."""
+    """WGAN-GP's two-sided penalty: weight * E[(||grad f(x_hat)|| - 1)^2] on random real/fake interpolates, every D step.
+
+    Subclasses change `deviation` for other shapes of the same penalty (WGAN-LP's one-sided one, in the plugin example).
+    """
 
     name = "gp"
     every = 1
 
     def __init__(self, weight: float) -> None:
         self.weight = weight
+
+    def deviation(self, norm: torch.Tensor) -> torch.Tensor:
+        """The per-sample penalty of gradient norms (B,): (||g|| - 1)^2."""
+        return (norm - 1).pow(2)
 
     def __call__(self, model: GANModel, real: torch.Tensor, y: torch.Tensor | None, fake: torch.Tensor,
                  fake_y: torch.Tensor | None, stats: StatsSink) -> torch.Tensor:
@@ -60,13 +67,13 @@ class GradientPenalty:
         out = model.discriminate(x_hat, y).adv
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
         norm = grad.flatten(1).norm(2, dim=1)  # (B,)
-        gp = (norm - 1).pow(2).mean()
-        stats.report("gp/penalty", gp)
-        stats.report("gp/grad_norm", norm.mean())
+        gp = self.deviation(norm).mean()
+        stats.report(f"{self.name}/penalty", gp)
+        stats.report(f"{self.name}/grad_norm", norm.mean())
         return self.weight * gp
 
 
-@LOSSES.register("wgan_gp")
+@register_loss("wgan_gp")
 class WGANGP(_Wasserstein):
     """WGAN-GP (paper defaults: lambda 10, Adam 1e-4 betas (0, 0.9), n_critic 5, no batch norm in the critic)."""
 

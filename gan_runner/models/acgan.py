@@ -21,7 +21,7 @@ from gan_runner.models.blocks import (
     dcgan_init,
 )
 from gan_runner.models.d_options import DOptions, with_d_options
-from gan_runner.registry import MODELS
+from gan_runner.registry import register_model
 from gan_runner.stats import StatsSink
 
 
@@ -89,7 +89,7 @@ class ACGAN(GANModel):
         return {"per_class": (Latent(z, y), cols)}
 
 
-@MODELS.register("acgan")
+@register_model("acgan")
 @with_d_options
 def build_acgan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 100, width: int = 64,
                 d_width: int | None = None, d_norm: Norm = "batch", dropout: float = 0.0, aux_weight: float = 1.0) -> GANModel:

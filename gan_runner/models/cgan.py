@@ -11,7 +11,7 @@ from gan_runner.models.base import GANModel, Latent, class_rows, one_hot, unifor
 from gan_runner.models.blocks import Norm, check_positive, check_probability
 from gan_runner.models.d_options import DOptions, with_d_options
 from gan_runner.models.gan import MLPDiscriminator, MLPGenerator
-from gan_runner.registry import MODELS
+from gan_runner.registry import register_model
 
 
 class ConditionalMLPGenerator(MLPGenerator):
@@ -54,7 +54,7 @@ class CGAN(GANModel):
         return {"per_class": (Latent(z, y), cols)}
 
 
-@MODELS.register("cgan")
+@register_model("cgan")
 @with_d_options
 def build_cgan(
     spec: DataSpec, d_transforms: tuple, d: DOptions,

@@ -12,7 +12,7 @@ from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
 from gan_runner.models.blocks import DCGANBody, DCGANGenerator, Norm, check_positive, dcgan_depth, dcgan_init
 from gan_runner.models.d_options import DOptions, with_d_options
-from gan_runner.registry import MODELS
+from gan_runner.registry import register_model
 
 
 class ConvGenerator(nn.Module):
@@ -43,7 +43,7 @@ class DCGAN(GANModel):
     """Unconditional DCGAN."""
 
 
-@MODELS.register("dcgan")
+@register_model("dcgan")
 @with_d_options
 def build_dcgan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 100, width: int = 64,
                 d_width: int | None = None, d_norm: Norm = "batch") -> GANModel:

@@ -16,7 +16,7 @@ from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
 from gan_runner.models.blocks import MinibatchStd, Norm, check_positive, check_probability, mlp_layers
 from gan_runner.models.d_options import DOptions, with_d_options
-from gan_runner.registry import MODELS
+from gan_runner.registry import register_model
 
 
 class MLPGenerator(nn.Module):
@@ -63,7 +63,7 @@ class VanillaGAN(GANModel):
     """The original GAN: minimax game between two MLPs."""
 
 
-@MODELS.register("gan")
+@register_model("gan")
 @with_d_options
 def build_gan(
     spec: DataSpec, d_transforms: tuple, d: DOptions,

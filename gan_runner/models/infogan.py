@@ -16,7 +16,7 @@ from gan_runner.errors import ConfigError
 from gan_runner.models.base import DOut, GANModel, Latent
 from gan_runner.models.blocks import MinibatchStd, Norm, check_positive, dcgan_init, norm1d, norm2d
 from gan_runner.models.d_options import DOptions, with_d_options
-from gan_runner.registry import MODELS
+from gan_runner.registry import register_model
 from gan_runner.stats import StatsSink
 
 
@@ -119,7 +119,7 @@ class InfoGAN(GANModel):
         return grids
 
 
-@MODELS.register("infogan")
+@register_model("infogan")
 @with_d_options
 def build_infogan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 62, width: int = 64, n_cat: int = 1,
                   cat_dim: int = 10, n_cont: int = 2, info_weight: float = 1.0, cont_weight: float = 0.1,

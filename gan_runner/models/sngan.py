@@ -17,7 +17,7 @@ from gan_runner.data.base import DataSpec
 from gan_runner.models.base import DOut, GANModel, Latent
 from gan_runner.models.blocks import MinibatchStd, check_positive, dcgan_depth, norm2d
 from gan_runner.models.d_options import DOptions, with_d_options
-from gan_runner.registry import MODELS
+from gan_runner.registry import register_model
 
 
 class SNGenerator(nn.Module):
@@ -70,7 +70,7 @@ class SNGAN(GANModel):
     """Unconditional SNGAN (standard CNN)."""
 
 
-@MODELS.register("sngan")
+@register_model("sngan")
 @with_d_options(always_sn=True)
 def build_sngan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 128, width: int = 64,
                 d_norm: Literal["none", "layer"] = "none") -> GANModel:

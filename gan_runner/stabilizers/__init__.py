@@ -3,7 +3,7 @@
 Model-side switches (spectral norm, PacGAN packing, minibatch std) are model options; loss-side
 ones (one-sided label smoothing) are loss options; the ones here act on any model and loss:
 D-input transforms (DiffAugment, instance noise), zero-centred gradient penalties (R1/R2, lazy),
-and unrolled D steps for G's update.
+unrolled D steps for G's update, and feature matching added to G's objective.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from gan_runner.config_schema import StabilizeConfig, validate
 from gan_runner.data.base import DataSpec
 from gan_runner.errors import ConfigError
 from gan_runner.stabilizers.diffaugment import DiffAugment
+from gan_runner.stabilizers.feature_matching import FeatureMatching
 from gan_runner.stabilizers.instance_noise import InstanceNoise
 from gan_runner.stabilizers.penalties import ZeroCenteredPenalty
 
@@ -25,6 +26,7 @@ class Stabilizers:
     d_transforms: tuple[Any, ...]
     penalties: tuple[ZeroCenteredPenalty, ...]
     unroll: int
+    g_wrappers: tuple[FeatureMatching, ...] = ()  # (G's objective, model) -> G's objective with an extra term
 
 
 def build_stabilizers(section: Mapping[str, Any] | None, spec: DataSpec, max_steps: int) -> Stabilizers:
@@ -40,4 +42,5 @@ def build_stabilizers(section: Mapping[str, Any] | None, spec: DataSpec, max_ste
         transforms.append(InstanceNoise(float(cfg.instance_noise), steps))
     penalties = [ZeroCenteredPenalty(float(gamma), cfg.reg_every, on)
                  for gamma, on in ((cfg.r1, "real"), (cfg.r2, "fake")) if gamma > 0]
-    return Stabilizers(tuple(transforms), tuple(penalties), cfg.unroll)
+    wrappers = (FeatureMatching(float(cfg.feature_matching), cfg.feature_layer),) if cfg.feature_matching > 0 else ()
+    return Stabilizers(tuple(transforms), tuple(penalties), cfg.unroll, wrappers)

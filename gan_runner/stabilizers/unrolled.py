@@ -67,6 +67,13 @@ def _step(p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], group: dict[s
     return p - lr * g
 
 
+def clip_by_total_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """torch.nn.utils.clip_grad_norm_'s rule, differentiably: scale by min(1, max_norm / (||g|| + 1e-6))."""
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    return [g * coef for g in grads]
+
+
 class _FunctionalD(nn.Module):
     """D evaluated with substituted parameters (the unrolled ones), same buffers and forward."""
 
@@ -81,7 +88,7 @@ class _FunctionalD(nn.Module):
 
 @contextmanager
 def unrolled_discriminator(model: GANModel, d_objective: Callable[..., torch.Tensor], opt_d: torch.optim.Optimizer,
-                           batch: Batch, step: int, k: int) -> Iterator[None]:
+                           batch: Batch, step: int, k: int, clip: float | None = None) -> Iterator[None]:
     """Inside the block, model.D is D after k differentiable optimizer steps on D's whole objective.
 
     The whole objective (adversarial terms, ACGAN/InfoGAN's auxiliary terms, WGAN-GP's and R1/R2's
@@ -102,6 +109,8 @@ def unrolled_discriminator(model: GANModel, d_objective: Callable[..., torch.Ten
             model.D = _FunctionalD(D, {**buffers, **{n: th for (n, _), th in zip(named, theta)}})
             d_loss = d_objective(batch, step, DiscardStats(), detach_fake=False)
             grads = torch.autograd.grad(d_loss, theta, create_graph=True)
+            if clip is not None:  # D's real steps clip their gradients (optimizer.clip_grad_norm_d): so do these
+                grads = clip_by_total_norm(grads, clip)
             theta = [_step(th, g, st, where[id(p)][1], t) for th, g, st, (_, p) in zip(theta, grads, scratch, named)]
         model.D = _FunctionalD(D, {**buffers, **{n: th for (n, _), th in zip(named, theta)}})
         yield
@@ -110,12 +119,12 @@ def unrolled_discriminator(model: GANModel, d_objective: Callable[..., torch.Ten
 
 
 def unrolled_g_objective(g_objective: Objective, d_objective: Callable[..., torch.Tensor], model: GANModel,
-                         opt_d: torch.optim.Optimizer, k: int) -> Objective:
+                         opt_d: torch.optim.Optimizer, k: int, clip: float | None = None) -> Objective:
     """G's objective taken against D unrolled k steps ahead on the G batch (a wrapper of the G phase's objective)."""
     check_optimizer(opt_d)
 
     def objective(batch: Batch, step: int, stats: StatsSink) -> torch.Tensor:
-        with unrolled_discriminator(model, d_objective, opt_d, batch, step, k):
+        with unrolled_discriminator(model, d_objective, opt_d, batch, step, k, clip):
             return g_objective(batch, step, stats)
 
     return objective

@@ -44,6 +44,7 @@ class Phase:
     repeats: int = 1
     frozen: nn.Module | None = None  # a module whose weights get no gradient in this phase (D during G's step)
     after_step: list[Callable[[], None]] = field(default_factory=list)  # WGAN's clipping, EMA
+    clip_grad_norm: float | None = None  # the phase's gradients scaled to at most this total L2 norm before the step
 
 
 class Batches:
@@ -96,9 +97,9 @@ def d_objective(model: GANModel, loss: AdversarialLoss, penalties: Sequence[Pena
 
 
 def g_objective(model: GANModel, loss: AdversarialLoss) -> Objective:
-    """G's objective: the loss's adversarial term and the model's auxiliary term on G(latent)."""
+    """G's objective: the loss's adversarial term (which may also judge the real batch) and the model's auxiliary term."""
 
     def objective(batch: Batch, step: int, stats: StatsSink) -> torch.Tensor:
-        return loss.g_objective(model, batch.latent, batch.fake, stats)
+        return loss.g_objective(model, batch.latent, batch.fake, stats, real=batch.real, y=batch.y)
 
     return objective

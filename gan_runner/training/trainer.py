@@ -59,6 +59,7 @@ class Trainer:
         self.eval_names = tuple(eval_names)  # end-of-training metrics; listed in the HParams tab
         self.evaluator = evaluator  # (names, num, step) -> results on the generator as it is (run.py's final evaluation)
         self.step = 0
+        self.plugins: list[dict[str, Any]] = []  # plugins that registered what this run uses (gan_runner.plugins)
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
         self.bf16 = opts.precision == "bf16"
@@ -90,6 +91,7 @@ class Trainer:
             "config": self.config,
             **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),  # each rank's noise: exact data-parallel resume
             "periodic_eval": self.periodic.state_dict() if self.periodic else None,
+            "plugins": self.plugins,  # what gan-sample/gan-eval need loaded to rebuild the model (never imported from here)
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -145,8 +147,10 @@ class Trainer:
         distributed.average_grads(phase.params, self.ranks)
         if phase.frozen is not None:
             phase.frozen.requires_grad_(True)
-        if log:
+        if log:  # before clipping: the dashboard shows how far above the threshold the gradients were
             stats.report(f"grad_norm/{phase.name.lower()}", grad_norm(phase.params))
+        if phase.clip_grad_norm is not None:  # after the all-reduce: every rank clips the same averaged gradient
+            torch.nn.utils.clip_grad_norm_(phase.params, phase.clip_grad_norm)
         phase.optimizer.step()
         for hook in phase.after_step:
             hook()
