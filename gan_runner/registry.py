@@ -6,6 +6,7 @@ path, so no config or checkpoint can make the program load arbitrary code.
 """
 from __future__ import annotations
 
+import difflib
 import inspect
 import types
 import typing
@@ -77,7 +78,9 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         """The builder for `name`, or a ConfigError listing the known names."""
         if name not in self._builders:
-            raise ConfigError(f"unknown {self.kind} '{name}' (known: {', '.join(self.names())})")
+            close = difflib.get_close_matches(str(name), self.names(), n=1)
+            raise ConfigError(f"unknown {self.kind} '{name}' (known: {', '.join(self.names())})"
+                              + (f"; did you mean '{close[0]}'?" if close else ""))
         return self._builders[name]
 
     def options(self, name: str) -> dict[str, inspect.Parameter]:
@@ -97,8 +100,10 @@ class Registry:
         known = self.options(name)
         for key in opts:
             if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1)
                 raise ConfigError(
                     f"{self.kind} '{name}' has no option '{key}' (options: {', '.join(sorted(known)) or 'none'})"
+                    + (f"; did you mean '{close[0]}'?" if close else "")
                 )
         builder = self.get(name)
         hints = typing.get_type_hints(builder.__init__ if inspect.isclass(builder) else builder)

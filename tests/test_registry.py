@@ -148,3 +148,12 @@ def test_temporarily_registers_only_inside_the_block() -> None:
     with r.temporarily("tmp", lambda: 1):
         assert "tmp" in r
     assert "tmp" not in r and r.names() == []
+
+
+def test_misspelled_names_and_options_get_a_suggestion(reg: Registry) -> None:
+    with pytest.raises(ConfigError, match=r"has no option 'sise' \(options: .*\); did you mean 'size'\?$"):
+        reg.build("widget", "ctx", options={"sise": 2})
+    with pytest.raises(ConfigError, match=r"unknown thing 'widgit' \(known: gadget, knob, widget\); did you mean 'widget'\?$"):
+        reg.get("widgit")
+    with pytest.raises(ConfigError, match=r"unknown thing 'zzz' \(known: gadget, knob, widget\)$"):
+        reg.get("zzz")  # nothing close: no suggestion
