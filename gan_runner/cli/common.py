@@ -39,12 +39,13 @@ def resolve_device(name: str) -> torch.device:
 def load_for_cli(target: str, device: torch.device, plugins: Sequence[str] = ()) -> "LoadedRun":
     """load_run after loading the installed and named plugins, with a checkpoint that no longer fits reported as one line."""
     from gan_runner.generation.loading import load_run
-    from gan_runner.plugins import activate
+    from gan_runner.plugins import activate, require
 
     activate(plugins)
 
     try:
-        return load_run(target, device)
+        # a plugin-built run needs its plugin loaded: checked on the checkpoint's record, never imported from it
+        return load_run(target, device, check=lambda ckpt: require(ckpt.get("plugins")))
     except (RuntimeError, KeyError, TypeError) as e:  # state_dict keys/shapes or config entries that do not fit
         first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:200]
         raise UserError(f"cannot rebuild the model from {target} ({first}); "

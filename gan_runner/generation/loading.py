@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -13,7 +13,6 @@ from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.data import build_dataset
 from gan_runner.errors import UserError
 from gan_runner.models.base import GANModel
-from gan_runner.plugins import require
 from gan_runner.registry import MODELS
 from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
 from gan_runner.training.ema import EMA
@@ -33,11 +32,13 @@ class LoadedRun:
         return self.ema_G if ema and self.ema_G is not None else self.model.G
 
 
-def load_run(target: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
-    """Load a run dir (its last checkpoint) or a checkpoint file into models on `device`."""
+def load_run(target: str | Path, device: str | torch.device = "cpu",
+             check: Callable[[dict[str, Any]], None] | None = None) -> LoadedRun:
+    """Load a run dir (its last checkpoint) or a checkpoint file into models on `device`; `check(ckpt)` runs first."""
     ckpt = load_checkpoint(resolve_checkpoint(target), map_location=device)
+    if check is not None:
+        check(ckpt)
     config = ckpt["config"]
-    require(ckpt.get("plugins"))  # a plugin-built run needs its plugin loaded (never imported from the checkpoint)
     spec = build_dataset(config["dataset"]).spec  # dataset-derived shapes, as at training time
     opts = dict(config["model"])
     model = MODELS.build(str(opts.pop("name")), spec, options=opts).to(device)

@@ -8,7 +8,8 @@ D phase applies each on the steps it is due.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import torch
 
@@ -25,6 +26,19 @@ def input_for_grad(x: torch.Tensor) -> torch.Tensor:
     """x itself when it already carries a graph (G(z) in an unrolled D step: the penalty must stay a function of
     theta_G), else a leaf copy that requires grad, so that grad_x D(x) can be taken either way."""
     return x if x.requires_grad else x.detach().requires_grad_(True)
+
+
+@dataclass
+class Batch:
+    """What one phase step consumes: a real batch, a latent batch and G(latent)."""
+
+    real: torch.Tensor  # (B, ...) normalized
+    y: torch.Tensor | None  # (B,) labels or None
+    latent: Latent
+    fake: torch.Tensor  # (B, ...) G(latent): with its graph for G's step, without for D's
+
+
+Objective = Callable[[Batch, int, StatsSink], torch.Tensor]  # (batch, step, stats) -> scalar loss: what a phase optimizes
 
 
 class Penalty(Protocol):

@@ -8,17 +8,13 @@ The layer is read through a forward hook, so it works on any D, under unrolling 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import torch
 from torch import nn
 
 from gan_runner.errors import ConfigError
-from gan_runner.losses.base import full_precision
+from gan_runner.losses.base import Batch, Objective, full_precision
 from gan_runner.models.base import GANModel
 from gan_runner.stats import StatsSink
-
-Objective = Callable[[Any, int, StatsSink], torch.Tensor]  # (batch, step, stats) -> scalar, as training/phases.py's
 
 
 def feature_module(D: nn.Module, layer: str) -> tuple[nn.Module, bool]:
@@ -47,7 +43,7 @@ class FeatureMatching:
     def __call__(self, g_objective: Objective, model: GANModel) -> Objective:
         module, use_input = feature_module(model.D, self.layer)
 
-        def objective(batch: Any, step: int, stats: StatsSink) -> torch.Tensor:
+        def objective(batch: Batch, step: int, stats: StatsSink) -> torch.Tensor:
             total = g_objective(batch, step, stats)
             feats: list[torch.Tensor] = []
             handle = module.register_forward_hook(

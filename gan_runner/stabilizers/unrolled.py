@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from gan_runner.errors import ConfigError
+from gan_runner.losses.base import Batch, Objective
 from gan_runner.models.base import GANModel
 from gan_runner.stats import DiscardStats, StatsSink
-from gan_runner.training.phases import Batch, Objective
 
 SUPPORTED = (torch.optim.Adam, torch.optim.RMSprop, torch.optim.SGD)
 

@@ -14,22 +14,9 @@ import torch
 from torch import nn
 
 from gan_runner.data.base import BatchStream
-from gan_runner.losses.base import AdversarialLoss, Penalty
-from gan_runner.models.base import GANModel, Latent
+from gan_runner.losses.base import AdversarialLoss, Batch, Objective, Penalty  # Batch, Objective: re-exported
+from gan_runner.models.base import GANModel
 from gan_runner.stats import StatsSink
-
-
-@dataclass
-class Batch:
-    """What one phase step consumes: a real batch, a latent batch and G(latent)."""
-
-    real: torch.Tensor  # (B, ...) normalized
-    y: torch.Tensor | None  # (B,) labels or None
-    latent: Latent
-    fake: torch.Tensor  # (B, ...) G(latent): with its graph for G's step, without for D's
-
-
-Objective = Callable[[Batch, int, StatsSink], torch.Tensor]  # (batch, step, stats) -> scalar loss
 
 
 @dataclass(frozen=True)
