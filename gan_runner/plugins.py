@@ -174,6 +174,10 @@ def _used_names(config: Mapping[str, Any]) -> list[tuple[Registry, str, str]]:
         if isinstance(section, Mapping) and isinstance(section.get("name"), str):
             used.append((reg, key, section["name"]))
     ecfg = config.get("eval") or {}
+    from gan_runner.metrics.registry import FEATURE_NETS
+
+    if isinstance(ecfg.get("features"), str) and ecfg["features"] in FEATURE_NETS:
+        used.append((FEATURE_NETS, "eval.features", ecfg["features"]))
     for metric in [*(ecfg.get("metrics") or []), *(p for p in (ecfg.get("periodic") or []) if p != "auto")]:
         if isinstance(metric, str):
             used.append((METRICS, "eval.metrics", metric))
@@ -192,9 +196,10 @@ def used_plugins(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def require(recorded: Iterable[Mapping[str, Any]] | None, *, how: str = "--plugin") -> None:
     """Check that every plugin a run recorded is loaded now; one UserError line saying how to get it otherwise."""
-    from gan_runner.metrics.registry import METRICS
+    from gan_runner.metrics.registry import FEATURE_NETS, METRICS
 
-    registries = {"model": MODELS, "loss": LOSSES, "dataset": DATASETS, "optimizer": OPTIMIZERS, "eval.metrics": METRICS}
+    registries = {"model": MODELS, "loss": LOSSES, "dataset": DATASETS, "optimizer": OPTIMIZERS, "eval.metrics": METRICS,
+                  "eval.features": FEATURE_NETS}
     for entry in recorded or []:
         reg = registries.get(str(entry.get("kind")))
         name, plugin = str(entry.get("name")), str(entry.get("plugin"))

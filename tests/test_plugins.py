@@ -80,10 +80,11 @@ def test_every_cli_works_on_a_plugin_run(site: Path, tmp_path: Path):
                  site=site, cwd=tmp_path)
     assert sample.returncode == 0, sample.stderr
     assert png.is_file()
-    ev = cli("eval", str(full), "--metrics", "pixel_mean_gap", "--num", "64", "--json", str(tmp_path / "e.json"),
-             "--quiet", site=site, cwd=tmp_path)
+    ev = cli("eval", str(full), "--metrics", "pixel_mean_gap,fid", "--features", "pooled_pixels", "--num", "64",
+             "--json", str(tmp_path / "e.json"), "--quiet", site=site, cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr
-    assert 0 <= json.loads((tmp_path / "e.json").read_text())["metrics"]["pixel_mean_gap"] <= 1
+    results = json.loads((tmp_path / "e.json").read_text())["metrics"]
+    assert 0 <= results["pixel_mean_gap"] <= 1 and results["fid[pooled]"] > 0  # FID in the plugin's feature space
 
     # the same run dir with the plugin absent: one line saying what to install
     missing = cli("sample", str(full), "--num", "4", "--out", str(tmp_path / "m.npz"), site=None, cwd=tmp_path)

@@ -23,7 +23,6 @@ from gan_runner.atomic import json_safe, write_json
 from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolve_device
 from gan_runner.errors import UserError
 from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
-from gan_runner.metrics.features import FEATURE_SPACES
 from gan_runner.metrics.fid_inception import WEIGHTS_FILE, fetch_weights, read_weights
 from gan_runner.metrics.inception import check_weights_file
 from gan_runner.metrics.ref_stats import load_ref_stats, write_ref_stats
@@ -66,6 +65,7 @@ def format_table(results: dict[str, float]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
+    from gan_runner.metrics.features import feature_space_names
     from gan_runner.plugins import activate
     from gan_runner.progress import StderrProgress, no_progress
 
@@ -73,7 +73,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError("--num must be >= 2 and --batch-size >= 1")
     t_start = time.perf_counter()
     device = resolve_device(args.device)
-    activate(args.plugin)  # plugin metrics and models are known before the metric list is checked
+    activate(args.plugin)  # plugin metrics, feature nets and models are known before the lists are checked
+    if args.features not in feature_space_names():
+        raise UserError(f"--features {args.features} is not a feature space (known: {', '.join(feature_space_names())})")
     names = parse_metric_list(args.metrics) if args.metrics else None  # a typo fails before any work
     if args.inception is not None:
         check_weights_file(args.inception)
@@ -144,10 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stats-cache", action="store_true",
                    help="recompute the real side's statistics instead of reading $GAN_RUNNER_CACHE/stats")
     p.add_argument("--cache-dir", help="feature-net cache (default $GAN_RUNNER_CACHE/features or ~/.cache/gan_runner/features)")
-    p.add_argument("--features", default="auto", choices=FEATURE_SPACES,
+    p.add_argument("--features", default="auto",  # checked once plugins are loaded: theirs may add feature nets
                    help="feature space: auto (the dataset's classifier if labeled, else the label-free net; points for "
                         "2D data), inception (the literature's FID Inception, torch-fidelity), label-free, classifier, "
-                        "inception-torchvision (torchvision's ImageNet model, with --inception)")
+                        "inception-torchvision (torchvision's ImageNet model, with --inception), or a plugin's feature net")
     p.add_argument("--inception-weights", metavar="PATH",
                    help=f"local {WEIGHTS_FILE} for --features inception (default: the torch hub cache, downloaded once)")
     p.add_argument("--inception", metavar="PATH",

@@ -13,6 +13,7 @@ from gan_runner.metrics.classifier import load_or_train
 from gan_runner.metrics.fid_inception import fid_inception_space
 from gan_runner.metrics.inception import inception_space
 from gan_runner.metrics.label_free import label_free_space
+from gan_runner.metrics.registry import FEATURE_NETS
 from gan_runner.metrics.space import FeatureSpace, default_cache_dir
 from gan_runner.metrics.stacked import stacked_space
 from gan_runner.progress import ProgressFn, no_progress
@@ -35,10 +36,15 @@ def point_space() -> FeatureSpace:
 FEATURE_SPACES = ("auto", "classifier", "label-free", "inception", "inception-torchvision", "points")
 
 
+def feature_space_names() -> tuple[str, ...]:
+    """The built-in spaces and the registered feature nets (plugins: register_feature_net)."""
+    return (*FEATURE_SPACES, *FEATURE_NETS.names())
+
+
 def resolve_features(spec: DataSpec, features: str = "auto", inception: str | Path | None = None) -> str:
     """The feature space 'auto' means for this data (or `features` itself, checked)."""
-    if features not in FEATURE_SPACES:
-        raise UserError(f"unknown feature space '{features}' (known: {', '.join(FEATURE_SPACES)})")
+    if features not in feature_space_names():
+        raise UserError(f"unknown feature space '{features}' (known: {', '.join(feature_space_names())})")
     if features != "auto":
         return features
     if inception is not None:
@@ -64,6 +70,8 @@ def feature_space_for(data: InMemoryData, dataset_cfg: Mapping[str, Any], *, cac
             raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
         return inception_space(inception, device)
     cache_dir = cache_dir or default_cache_dir()
+    if features in FEATURE_NETS:
+        return FEATURE_NETS.build(features, data, dataset_cfg, cache_dir, torch.device(device), progress)
     try:
         if features == "label-free":
             return label_free_space(data, dataset_cfg, cache_dir, device=device, progress=progress)

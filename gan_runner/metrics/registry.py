@@ -14,6 +14,10 @@ from typing import Callable, Mapping
 from gan_runner.registry import Registry
 
 METRICS = Registry("metric")  # name -> function; builds with option checking like the other registries
+# Feature networks beyond the built-in spaces (features.FEATURE_SPACES): name -> builder
+# (data, dataset_cfg, cache_dir, device, progress) -> FeatureSpace; chosen with eval.features / gan-eval --features.
+FEATURE_NETS = Registry("feature net")
+register_feature_net = FEATURE_NETS.register
 
 
 @dataclass(frozen=True)

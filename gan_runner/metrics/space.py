@@ -65,7 +65,7 @@ class FeatureSpace:
         xb = xb.to(self.device)
         # a library network that does its own preprocessing (the FID Inception) gets the uint8 images as they are
         f, lg = self.net(xb if getattr(self.net, "takes_uint8", False) else to_model_space(xb))
-        return f.cpu(), lg.cpu()
+        return f.cpu(), None if lg is None else lg.cpu()  # a net without a classifier head returns no logits
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor, progress: ProgressFn = no_progress, label: str = "features") -> tuple[torch.Tensor, torch.Tensor | None]:

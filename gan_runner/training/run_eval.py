@@ -25,11 +25,11 @@ INCEPTION_SPACES = ("inception", "inception-torchvision")
 
 def eval_features(ecfg: Mapping[str, Any], spec: DataSpec) -> str:
     """eval.features, checked before any training: a known space that fits the data, with the weights it needs."""
-    from gan_runner.metrics.features import FEATURE_SPACES
+    from gan_runner.metrics.features import feature_space_names
 
     features = str(ecfg.get("features") or "auto")
-    if features not in FEATURE_SPACES:
-        raise ConfigError(f"eval.features={features} is not a feature space (known: {', '.join(FEATURE_SPACES)})")
+    if features not in feature_space_names():
+        raise ConfigError(f"eval.features={features} is not a feature space (known: {', '.join(feature_space_names())})")
     if features not in ("auto", "points") and not spec.is_image:
         raise ConfigError(f"eval.features={features} needs image data; dataset '{spec.name}' is 2D points (use auto)")
     if features == "points" and spec.is_image:
