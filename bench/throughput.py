@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_dcgan import PlainDCGAN  # noqa: E402
 
 from gan_runner.run import build_trainer  # noqa: E402
-from gan_runner.training.logger import StatsAccumulator  # noqa: E402
+from gan_runner.stats import StatsAccumulator  # noqa: E402
 
 CONFIG = ["model=dcgan", "model.width=64", "model.z_dim=100", "dataset.image_size=32", "dataset.batch_size=64",
           "stabilize.r1=0"]  # the plain loop has no R1: compare the same computation

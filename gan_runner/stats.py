@@ -6,7 +6,7 @@ device tensors until `pop`, so logging costs one host sync per `log_every`, not 
 """
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from typing import Protocol
 
 import torch
 
@@ -37,11 +37,6 @@ class StatsAccumulator:
         v = value.detach().float()
         self.sums[name] = self.sums[name] + v if name in self.sums else v.clone()
         self.counts[name] = self.counts.get(name, 0) + 1
-
-    def add(self, stats: Mapping[str, torch.Tensor]) -> None:
-        """Report several values at once."""
-        for k, v in stats.items():
-            self.report(k, v)
 
     def pop(self) -> dict[str, float]:
         """Means since the last pop, as Python floats (one device->host copy), then reset."""

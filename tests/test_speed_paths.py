@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_module
 
 from gan_runner.models.base import Latent
 from gan_runner.run import build_trainer
-from gan_runner.training.logger import StatsAccumulator
+from gan_runner.stats import StatsAccumulator
 
 from conftest import REPO, one_iteration
 

@@ -18,7 +18,7 @@ from gan_runner.errors import UserError
 from gan_runner.generation.sampling import Samples
 from gan_runner.metrics.space import EMBED_BATCH, FeatureSpace
 from gan_runner.metrics.stats_cache import read_stats, stats_key, stats_path, write_stats
-from gan_runner.metrics.streaming import Moments, RowFile, StreamedSamples, Want, cat_rows, check_disk, slices, stream
+from gan_runner.metrics.streaming import RowFile, StreamedSamples, Want, cat_rows, check_disk, slices, stream
 from gan_runner.models.base import Latent
 from gan_runner.progress import ProgressFn, no_progress
 
@@ -144,10 +144,6 @@ class EvalContext:
             perm = torch.randperm(len(self.real), generator=torch.Generator().manual_seed(self.seed))[:n]
             self._memo["real_index"] = perm.sort().values
         return self._memo["real_index"]
-
-    def real_x(self) -> torch.Tensor:
-        """The real subset itself (a copy in memory: for metrics on pixels, not used by the feature metrics)."""
-        return self.real.x[self.real_index()]
 
     def num_real_used(self) -> int | None:
         """How many real samples the feature metrics compared with (None: none did)."""
@@ -287,10 +283,3 @@ class EvalContext:
             raise UserError(f"dataset '{self.real.spec.name}' has no classifier to judge classes with")
         return self._get("fake", "class_logits", clf).tensor()
 
-
-def moments_of(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, sigma) of rows x (N, D) by the same running update a pass uses (for tests and scripts)."""
-    m = Moments()
-    for i in range(0, len(x), EMBED_BATCH):
-        m.update(x[i : i + EMBED_BATCH])
-    return m.mean_cov()

@@ -24,7 +24,6 @@ from gan_runner.metrics.space import FeatureSpace
 
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's release file name
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_FILE}"
-NUM_CLASSES = 1008  # the 2015 TF graph's classes (torchvision's ImageNet Inception has 1000)
 FEATURE_DIM = 2048
 SPACE_NAME = "inception"
 

@@ -16,8 +16,6 @@ from gan_runner.data.base import DataSpec
 from gan_runner.errors import ConfigError
 from gan_runner.stats import StatsSink
 
-Stats = dict[str, torch.Tensor]
-
 
 class Latent(NamedTuple):
     """Everything G consumes: noise plus whatever conditioning the variant uses."""

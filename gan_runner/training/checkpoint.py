@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from gan_runner.atomic import save_atomic  # noqa: F401  (checkpoints are written with it)
 from gan_runner.errors import UserError
 
 FORMAT_VERSION = 1

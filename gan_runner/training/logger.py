@@ -15,7 +15,6 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from gan_runner.progress import format_duration
-from gan_runner.stats import StatsAccumulator  # noqa: F401  (the trainer's accumulator, logged here)
 
 # TensorBoard's Custom Scalars tab: related curves on one chart (tags are regular expressions).
 CUSTOM_SCALARS = {
