@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +17,7 @@ from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import losses as _losses  # noqa: F401  (registers losses)
 from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.atomic import write_json
-from gan_runner.config_schema import TrainerConfig, validate
+from gan_runner.config_schema import EvalConfig, TrainerConfig, validate
 from gan_runner.data import BatchStream, build_dataset, build_stream
 from gan_runner.devices import native_bf16, resolve_device
 from gan_runner.errors import ConfigError, UserError
@@ -134,7 +134,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     ema = EMA(model.G, opts.ema) if opts.ema else None
     phases = build_phases(model, loss, stab, stream, opt_g, opt_d, ema, opts.n_critic, device, clip_norms(config["optimizer"]))
     distributed.start_ranks([model, *([ema.module] if ema else [])], ranks, seed)
-    ecfg = config.get("eval") or {}
+    ecfg = asdict(validate("eval", EvalConfig, config.get("eval")))  # the whole section, defaults from config.yaml
     eval_names = eval_metric_names(ecfg, data.spec, model)
     evaluator = GeneratorEvaluator(model, ema, config, stream.data, seed, device)
     periodic = build_periodic_eval(opts.eval_every, ecfg, model, evaluator)
@@ -166,7 +166,7 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     if not trainer.ranks.is_main:
         return metrics  # rank 0 evaluates and writes metrics.json
     if trainer.eval_names and metrics["status"] == "completed":
-        num = int((trainer.config.get("eval") or {}).get("num", 5000))
+        num = validate("eval", EvalConfig, trainer.config.get("eval")).num
         metrics["eval"] = evaluate_final(trainer.evaluator, list(trainer.eval_names), num, trainer.step, run_dir)
     if trainer.plugins:
         metrics["plugins"] = trainer.plugins

@@ -48,14 +48,11 @@ def periodic_options(every: Any, ecfg: Mapping[str, Any], default_metrics: list[
                      check: Callable[[list[str]], list[str]],
                      record: Callable[[str], MetricRecord]) -> PeriodicEvalOptions:
     """Validate trainer.eval_every and eval.periodic/periodic_num/best (one clear line for each bad value)."""
-    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
-        raise ConfigError(f"trainer.eval_every must be an integer >= 0 (0 = off), got {every!r}")
-    metrics = ecfg.get("periodic", "auto")
+    # trainer.eval_every and the eval section's types and ranges are config_schema's (TrainerConfig, EvalConfig)
+    metrics = ecfg["periodic"]
     metrics = default_metrics if metrics in (None, "auto") else check([str(m) for m in metrics])
-    num = ecfg.get("periodic_num", 2000)
-    if not isinstance(num, int) or isinstance(num, bool) or num < 2:
-        raise ConfigError(f"eval.periodic_num must be an integer >= 2, got {num!r}")
-    best = ecfg.get("best", "auto")
+    num = int(ecfg["periodic_num"])  # its type and range: config_schema.EvalConfig (validated by the caller)
+    best = ecfg["best"]
     if every and not metrics:
         raise ConfigError("trainer.eval_every is on but no metric applies to this run: set eval.periodic, e.g. [fid]")
     if best == "auto":
