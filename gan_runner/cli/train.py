@@ -19,12 +19,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.cli.job_dirs import register_resolvers
 from gan_runner.cli.searchpath import register as register_search_path
 from gan_runner.errors import UserError
 from gan_runner.plugins import activate
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
+register_resolvers()  # at import: sweep job dirs are named in the process that runs the job (joblib, submitit too)
 
 
 def objective_value(metrics: dict, key: str | None) -> float | None:
