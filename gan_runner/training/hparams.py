@@ -1,10 +1,10 @@
-"""What a run shows in TensorBoard's HParams tab: the keys its command line set, swept ones first, and every metric.
+"""What a run shows in TensorBoard's HParams tab: the keys its sweep varies (or its overrides) and every metric.
 
 TensorBoard reads one run's experiment summary for the whole logdir (the first it finds) and ticks its first five
-hyperparameters (those marked `differs` first) and first five metrics. So each run logs only the keys its Hydra
-overrides set plus a short fixed set (model, loss, dataset, seed), marks the keys its sweep varies as `differs`,
-and registers every metric any run can write, its own first: any mix of runs then shows the same columns, the
-swept keys and this sweep's evaluation metrics first.
+hyperparameters (those marked `differs` first, the rest by name) and first five metrics. So a sweep's job logs the
+keys the sweep varies, marked `differs`, plus a short fixed set (model, loss, dataset, seed); a single run logs
+the fixed set and its overrides. Every run registers every metric any run can write, its own first: any mix of
+runs then shows the same columns, the swept keys and this sweep's evaluation metrics first.
 """
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def _scalar(value: Any) -> Scalar:
 
 
 def run_hparams(config: Mapping[str, Any], overrides: Iterable[str], swept: set[str]) -> dict[str, tuple[Scalar, bool]]:
-    """name -> (value, varies in the sweep): the swept keys, then model, loss, dataset and seed, then other overrides.
+    """name -> (value, varies in the sweep): in a sweep, the swept keys, then model, loss, dataset and seed; for a
+    single run (nothing swept), the fixed set, then its overrides.
 
     A config key shows its resolved value (numbers stay numbers: a numeric axis in parallel coordinates); a group
     choice (`loss=wgan_gp`, `experiment=ring8`) shows the option's name.
@@ -79,7 +80,9 @@ def run_hparams(config: Mapping[str, Any], overrides: Iterable[str], swept: set[
     fixed = {key: (_scalar(value), key in swept) for key in FIXED_KEYS
              if (value := _select(config, key if key == "seed" else f"{key}.name")) is not None}
     swept_first = {k: v for k, v in given.items() if v[1]}
-    return {**swept_first, **fixed, **{k: v for k, v in given.items() if k not in fixed}}
+    if swept:  # a sweep: what its jobs share is no column (the Text tab has every override and the whole config)
+        return {**swept_first, **fixed}
+    return {**fixed, **given}
 
 
 def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str]) -> list[str]:
