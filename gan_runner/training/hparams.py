@@ -85,9 +85,10 @@ def run_hparams(config: Mapping[str, Any], overrides: Iterable[str], swept: set[
     return {**fixed, **given}
 
 
-def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str]) -> list[str]:
+def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str], only_own: bool = False) -> list[str]:
     """Every scalar tag a run can write that the HParams tab should show: this run's evaluations first (final, then
-    periodic), the final losses, then every other metric's values, so all runs register the same columns."""
+    periodic), the final losses, then every other metric's values, so all runs register the same columns.
+    `only_own`: this run's evaluation tags alone."""
     import gan_runner.metrics  # noqa: F401  (registers every metric record; a run has imported it already)
     from gan_runner.metrics.registry import RECORDS, plus_minus
 
@@ -97,6 +98,8 @@ def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str]) -
         return [v for n in names if n in RECORDS for v in RECORDS[n].reports]
 
     own = [f"eval_final/{v}" for v in values(final_metrics)] + [f"eval/{v}" for v in values(periodic_metrics)]
+    if only_own:
+        return own
     every = [f"{prefix}/{v}" for prefix in ("eval_final", "eval") for v in values(RECORDS)]
     ordered = [t for t in own if t.split("/", 1)[1] not in minor] + list(LOSS_TAGS)
     ordered += [t for t in every if t.split("/", 1)[1] not in minor]

@@ -5,6 +5,7 @@ not one per step (a per-step `.item()` stalls a GPU pipeline).
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,13 @@ CUSTOM_SCALARS = {
     },
 }
 
+def layout_for(tags: list[str]) -> dict[str, dict[str, list]]:
+    """CUSTOM_SCALARS without the charts none of `tags` would fill (TensorBoard merges the runs' layouts)."""
+    layout = {cat: {title: chart for title, chart in charts.items()
+                    if any(re.search(rx, t) for rx in chart[1] for t in tags)} for cat, charts in CUSTOM_SCALARS.items()}
+    return {cat: charts for cat, charts in layout.items() if charts}
+
+
 # Shown on the console progress line, in this order, when present.
 CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake", "wasserstein")
 
@@ -69,7 +77,8 @@ class RunLogger:
         self.t0 = self.t_last = time.monotonic()
         self.step_last = self.start_step = start_step
         self.tty = sys.stdout.isatty()
-        self.writer.add_custom_scalars(CUSTOM_SCALARS)
+        self.eval_tags: list[str] = []  # this run's evaluation tags (hparams), for the custom-scalars layout
+        self.layout_written = False
 
     def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
         """Write scalars plus throughput; print the progress line. Returns what was written."""
@@ -79,6 +88,9 @@ class RunLogger:
         values = {**values, "perf/steps_per_s": rate, "perf/images_per_s": rate * self.batch_size * (n_critic + 1)}
         for k, v in values.items():
             self.writer.add_scalar(k, v, step)
+        if not self.layout_written:  # the first log names every statistic the loss and model report
+            self.writer.add_custom_scalars(layout_for([*values, *self.eval_tags]))
+            self.layout_written = True
         self.t_last, self.step_last = now, step
         if not self.quiet:
             self._progress(step, values)
@@ -115,6 +127,7 @@ class RunLogger:
         overrides = run_overrides(run_dir)
         params = run_hparams(config, overrides, swept_keys(run_dir))
         fw = self.writer._get_file_writer()
+        self.eval_tags = metric_tags(final_metrics, periodic_metrics, only_own=True)
         for summary in start_summaries(params, metric_tags(final_metrics, periodic_metrics)):
             fw.add_summary(summary, self.start_step)
         # Markdown: a four-space indent renders as a code block, so YAML keeps its layout in the Text tab
