@@ -143,3 +143,24 @@ def test_run_hparams_takes_config_values_and_group_names():
     single = run_hparams(config, overrides, set())  # a single run: its overrides too
     assert list(single) == ["model", "loss", "dataset", "seed", "optimizer.lr_d", "experiment"]
     assert single["experiment"] == ("ring8", False) and single["seed"] == (1, False)
+
+
+def test_ctrl_c_stops_a_sequential_sweep_not_just_its_job(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import TINY
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gan_runner.cli.train", "-m", *TINY, "trainer.max_steps=100000",
+                             "trainer.max_time=15", "trainer.quiet=false", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    for line in proc.stdout:
+        if line.startswith("step "):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT and "later jobs not started" in err, err
+    assert [p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()] == ["0_seed=0"]  # job 1 never started

@@ -87,6 +87,11 @@ def _app(cfg: DictConfig) -> float | None:
         if not quiet:
             print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
         sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
+    if metrics["status"] == "interrupted" and _sequential_sweep():
+        # The jobs run in this process, whose handler caught the signal: without this, Ctrl-C ends one job and
+        # Hydra starts the next. (Parallel launchers' parents get the signal themselves and stop.)
+        print(f"sweep stopped by signal {metrics['signal']} during job {rel}; later jobs not started", file=sys.stderr)
+        sys.exit(128 + int(metrics["signal"]))
     return objective_value(metrics, cfg.get("objective"))
 
 
@@ -95,6 +100,12 @@ _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 def _full_error_requested() -> bool:
     return _USER_FULL_ERROR
+
+
+def _sequential_sweep() -> bool:
+    """Whether this is a multirun whose jobs run one after another in this process (Hydra's basic launcher)."""
+    target = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default=""))
+    return HydraConfig.get().mode == RunMode.MULTIRUN and target.endswith("BasicLauncher")
 
 
 def _under_torchrun() -> bool:
