@@ -37,7 +37,7 @@ def plot_curves(rows: list[RunRow], out: Path) -> None:
     keys = panel_keys(rows) or list(CURVE_KEYS[:1])
     ncols = min(COLUMNS, len(keys))
     nrows = math.ceil(len(keys) / ncols)
-    legend_in = 0.2 * math.ceil(min(len(rows), 24) / (1 if len(rows) <= 6 else 2)) + 0.25  # inches below the panels
+    legend_in = 0.17 * math.ceil(min(len(rows), 24) / (1 if len(rows) <= 6 else 2)) + 0.25  # inches below the panels
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows + legend_in), squeeze=False)
     colors = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")
     handles = {}
