@@ -16,7 +16,7 @@ from gan_runner.cli.job_dirs import job_dirname
 from gan_runner.training.hparams import run_hparams
 from gan_runner.training.logger import RunLogger
 
-from conftest import gan_run
+from conftest import gan_run, tiny
 
 SWEEP = ["experiment=ring8", "loss=ns,wgan_gp", "trainer.max_steps=20", "trainer.log_every=5", "trainer.eval_every=10",
          "eval.metrics=[modes]", "eval.num=400", "eval.periodic_num=200", "trainer.quiet=true"]
@@ -164,3 +164,19 @@ def test_ctrl_c_stops_a_sequential_sweep_not_just_its_job(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGINT and "later jobs not started" in err, err
     assert [p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()] == ["0_seed=0"]  # job 1 never started
+
+
+def test_a_run_that_raises_mid_training_ends_its_session_as_failed(tmp_path, monkeypatch, compose_cfg):
+    from gan_runner.errors import UserError
+    from gan_runner.run import run
+    from gan_runner.training.trainer import Trainer
+
+    def full_disk(self):
+        raise UserError("could not write checkpoint: No space left on device")
+
+    monkeypatch.setattr(Trainer, "save", full_disk)
+    with pytest.raises(UserError):
+        run(compose_cfg(*tiny("dcgan"), "trainer.log_every=1", "trainer.ckpt_every=2"), tmp_path)
+    content = accumulator(tmp_path / "tb").PluginTagToContent("hparams")
+    end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+    assert end.status == api_pb2.STATUS_FAILURE

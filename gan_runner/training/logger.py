@@ -9,7 +9,8 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import torch
 import yaml
@@ -135,6 +136,15 @@ class RunLogger:
         text = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
         self.writer.add_text("run/config", "\n".join("    " + line for line in text.splitlines()), self.start_step)
 
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Around the training loop: an exception ends the log as `failed` (a second Ctrl-C as `interrupted`)."""
+        try:
+            yield
+        except BaseException as e:
+            self.close("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+            raise
+
     def close(self, status: str = "completed") -> None:
         """Write how the run ended (HParams session status; Text tab run/status); flush and close; end the progress line."""
         if self.tty and not self.quiet:
@@ -164,6 +174,11 @@ class NullLogger:
 
     def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str]) -> None:
         """Nothing."""
+
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Nothing to close."""
+        yield
 
     def close(self, status: str = "completed") -> None:
         """Nothing."""

@@ -179,7 +179,7 @@ class Trainer:
         eval_s0 = self.periodic.seconds if self.periodic else 0.0
         last: dict[str, float] = {}
         status, stopped_by, reason = "completed", "max_steps", None
-        with StopSignals() as signals:
+        with StopSignals() as signals, logger.closed_on_error():  # HParams status failed if the loop raises
             while self.step < o.max_steps:
                 stop = self.stop_request(signals.received, t0)
                 if stop is not None:
