@@ -55,6 +55,8 @@ def test_job_dirs_are_named_by_the_swept_keys(sweep):
 def test_job_dirname_is_one_safe_path_component_of_bounded_length(tmp_path):
     assert job_dirname(3, [], tmp_path) == "3"
     assert job_dirname(0, ["dataset.root=/data/x", "seed=1"], tmp_path) == "0_seed=1"  # paths say where, not what
+    assert job_dirname(2, ["model=gan", "optimizer.lr_g=0.001"], tmp_path, {"optimizer.lr_g": "interval(0,1)"}) == \
+        "2_optimizer.lr_g=0.001"  # a sweeper's search space (Optuna) is what varies
     long = [f"optimizer.lr_g={i}" for i in range(40)]
     name = job_dirname(7, long, tmp_path)
     assert "/" not in name and len(name) <= 125 and name != job_dirname(7, long[:-1], tmp_path)

@@ -70,6 +70,8 @@ def test_optuna_search_runs_three_trials_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert math.isfinite(result["best_value"]) and "optimizer.lr_g" in result["best_params"]
+    # job dirs named by the search space (hydra.sweeper.params): Optuna writes no multirun.yaml
+    assert sorted(p.name.split("=")[0] for p in sweep.glob("*_*") if p.is_dir()) == ["0_optimizer.lr_g", "1_optimizer.lr_g", "2_optimizer.lr_g"]
     runs = [json.loads(next(sweep.glob(f"{i}_*/metrics.json")).read_text()) for i in range(3)]
     fids = [r["eval"]["fid"] for r in runs if r["status"] == "completed"]
     assert fids and result["best_value"] == pytest.approx(min(fids), rel=1e-6)  # the objective is the final FID

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from omegaconf import OmegaConf
 
@@ -17,7 +17,7 @@ MAX_NAME = 120  # well under the 255 bytes a file name may have, with room for t
 WHERE_KEYS = ("dataset.root", "trainer.resume", "eval.inception_weights", "eval.inception")  # paths: where, not what
 
 
-def job_dirname(num: object, overrides: Iterable[object], sweep_dir: object) -> str:
+def job_dirname(num: object, overrides: Iterable[object], sweep_dir: object, sweeper_params: Any = None) -> str:
     """'N_KEY=VALUE,...' for sweep job N: the overrides its sweep varies (all of its overrides when the sweep's
     multirun.yaml is not found), as one path component of at most ~MAX_NAME characters ('N' when none).
 
@@ -25,7 +25,7 @@ def job_dirname(num: object, overrides: Iterable[object], sweep_dir: object) -> 
     its start and a digest of the whole, so two jobs never share a directory.
     """
     overrides = [str(o) for o in overrides]
-    swept = swept_keys_in(Path(str(sweep_dir)))
+    swept = swept_keys_in(Path(str(sweep_dir)), sweeper_params)
     chosen = [o for o in overrides if (override_key(o) in swept if swept is not None else
                                        not o.startswith("hydra") and override_key(o) not in WHERE_KEYS)]
     full = ",".join(chosen)
@@ -36,6 +36,6 @@ def job_dirname(num: object, overrides: Iterable[object], sweep_dir: object) -> 
 
 
 def register_resolvers() -> None:
-    """Make `${gan_job_dir:${hydra.job.num},${hydra.overrides.task},${hydra.sweep.dir}}` usable in conf/config.yaml."""
+    """Make `${gan_job_dir:NUM,TASK_OVERRIDES,SWEEP_DIR,SWEEPER_PARAMS}` usable in conf/config.yaml."""
     if not OmegaConf.has_resolver(RESOLVER):
         OmegaConf.register_new_resolver(RESOLVER, job_dirname)

@@ -15,7 +15,7 @@ import yaml
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-from gan_runner.sweep_keys import swept_keys_in
+from gan_runner.sweep_keys import job_sweeper_params, swept_keys_in
 
 FIXED_KEYS = ("model", "loss", "dataset", "seed")  # always shown: what a run is, even without overrides
 LOSS_TAGS = ("loss/d", "loss/g", "D/real", "D/fake")  # the final training statistics, in metrics.json's final
@@ -41,7 +41,9 @@ def run_overrides(run_dir: Path) -> list[str]:
 
 def swept_keys(run_dir: Path) -> set[str]:
     """Keys the sweep this run belongs to varies (none for a single run): the job dir is SWEEP_DIR/SUBDIR."""
-    return next((keys for p in list(run_dir.parents)[:2] if (keys := swept_keys_in(p)) is not None), set())
+    params = job_sweeper_params(run_dir)
+    found = (swept_keys_in(p, params) for p in list(run_dir.parents)[:2])
+    return next((keys for keys in found if keys is not None), set())
 
 
 def _select(config: Mapping[str, Any], key: str) -> Any:
