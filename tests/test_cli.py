@@ -101,7 +101,7 @@ def test_resume_path_that_is_not_a_run(tmp_path):
 def test_multirun_sweep_gives_each_job_its_own_run_dir(tmp_path):
     out = gan_run("-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    for job in ("0", "1"):
+    for job in ("0_seed=0", "1_seed=1"):  # job dirs are named by what the sweep varies
         metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
         assert metrics["status"] == "completed"
         assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").is_file()
@@ -112,11 +112,11 @@ def test_a_failing_or_diverging_job_does_not_end_the_sweep(tmp_path):
     out = gan_run("-m", *tiny("gan"), "dataset=ring8", "optimizer=sgd", "optimizer.lr_g=0.01", "optimizer.lr_d=0.01,1e8",
                   "trainer.max_steps=10", "trainer.log_every=5", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    statuses = [json.loads((tmp_path / "sweep" / j / "metrics.json").read_text()) for j in ("0", "1")]
+    statuses = [json.loads(next((tmp_path / "sweep").glob(f"{j}_*/metrics.json")).read_text()) for j in ("0", "1")]
     assert statuses[0]["status"] == "completed"
     assert statuses[1]["status"] == "diverged" and "non-finite" in statuses[1]["reason"]
     out = gan_run("-m", *tiny("dcgan"), "model.width=8,0", f"hydra.sweep.dir={tmp_path}/sweep2", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    bad = json.loads((tmp_path / "sweep2" / "1" / "metrics.json").read_text())
+    bad = json.loads((tmp_path / "sweep2" / "1_model.width=0" / "metrics.json").read_text())
     assert bad["status"] == "failed" and "option 'width' must be > 0" in bad["reason"]
-    assert json.loads((tmp_path / "sweep2" / "0" / "metrics.json").read_text())["status"] == "completed"
+    assert json.loads((tmp_path / "sweep2" / "0_model.width=8" / "metrics.json").read_text())["status"] == "completed"

@@ -356,12 +356,12 @@ def test_metrics_package_has_no_import_cycle_and_no_hidden_imports():
 
 
 def test_gan_report_names_the_feature_space_in_its_columns(tmp_path):
-    from gan_runner.cli.report import read_run
+    from gan_runner.reporting import read_run
 
     for name, ev in (("auto", {"fid": 3.0, "class_accuracy": 0.9, "feature_space": "mnist_5k-clf"}),
                      ("inception", {"fid[inception]": 5.0, "feature_space": "inception"})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "metrics.json").write_text(json.dumps({"status": "completed", "step": 4, "eval": ev}))
     # plain keys of the auto space get its tag; already tagged keys and values outside a feature space stay
-    assert read_run(tmp_path / "auto", tmp_path).final == {"eval/fid[mnist_5k-clf]": 3.0, "eval/class_accuracy": 0.9}
-    assert read_run(tmp_path / "inception", tmp_path).final == {"eval/fid[inception]": 5.0}
+    assert read_run(tmp_path / "auto", tmp_path).final == {"eval_final/fid[mnist_5k-clf]": 3.0, "eval_final/class_accuracy": 0.9}
+    assert read_run(tmp_path / "inception", tmp_path).final == {"eval_final/fid[inception]": 5.0}

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision.utils import make_grid
 
-from gan_runner.generation.grids import image_grid, tile
+from gan_runner.generation.grids import REAL_COLOR, image_grid, scatter_image, tile
 
 from conftest import REPO
 
@@ -36,3 +36,14 @@ def test_no_module_imports_torchvision_at_top_level():
             if any(n == "torchvision" or n.startswith("torchvision.") for n in names):
                 offenders.append(str(path.relative_to(REPO)))
     assert not offenders, offenders
+
+
+def test_scatter_axes_come_from_the_data_and_real_points_stay_visible():
+    real = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    on_top = scatter_image(real.clone(), real)  # samples exactly on the modes
+    far = scatter_image(torch.full((50, 2), 30.0), real)  # a generator gone astray: same axes, the modes unmoved
+    for img in (on_top, far):
+        assert img.shape == (3, 256, 256) and img.dtype == torch.uint8
+        dark = (img == torch.tensor(REAL_COLOR).view(3, 1, 1)).all(0)
+        assert dark.sum() == 2  # both real points, drawn over the samples
+    assert torch.equal((on_top == torch.tensor(REAL_COLOR).view(3, 1, 1)).all(0), dark)

@@ -173,4 +173,4 @@ def test_eval_features_tag_every_key_with_the_space(tmp_path, compose_cfg, one_t
     events = EventAccumulator(str(tmp_path / "run" / "tb"))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"eval/fid[digits-rot]", "eval/is[digits-clf]"} <= scalars and "eval/fid" not in scalars
+    assert {"eval/fid[digits-rot]", "eval_final/is[digits-clf]"} <= scalars and "eval/fid" not in scalars

@@ -11,7 +11,7 @@ import yaml
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_runner.cli.report import report
+from gan_runner.reporting import report
 from gan_runner.cli.train import explain_compose_error
 
 from conftest import TINY, gan_run
@@ -24,26 +24,28 @@ def test_parallel_sweep_with_a_diverging_job_and_its_report(tmp_path):
     out = gan_run("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "trainer.max_steps=6",
                   "optimizer.lr_d=1e-4,2e-4,3e-4,1e9", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    for job in "0123":  # every run is self-contained
-        assert (sweep / job / "tb").is_dir() and (sweep / job / "metrics.json").is_file()
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [j.name for j in jobs] == [f"{i}_optimizer.lr_d={v}" for i, v in enumerate(("0.0001", "0.0002", "0.0003", "1000000000.0"))]
+    for job in jobs:  # every run is self-contained
+        assert (job / "tb").is_dir() and (job / "metrics.json").is_file()
     md = report(sweep)
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     assert len(rows) == 4
     failed = [r for r in rows if r["status"] != "completed"]
     assert len(failed) == 1 and failed[0]["status"] == "diverged" and "non-finite" in failed[0]["reason"]
     assert failed[0]["overrides"] == "optimizer.lr_d=1000000000.0"  # only what varies is shown
-    assert "## Mean ± std over seeds" in md and (sweep / "curves.png").stat().st_size > 1000
+    assert "## Mean ± std (n runs) over seeds" in md and (sweep / "curves.png").stat().st_size > 1000
 
 
 def test_report_on_a_single_run_and_on_a_sweep_in_progress(tmp_path):
     sweep = tmp_path / "sweep"
     out = gan_run("-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    (sweep / "1" / "metrics.json").unlink()  # as if job 1 were still training
+    (sweep / "1_seed=1" / "metrics.json").unlink()  # as if job 1 were still training
     rows = {r["run"]: r for r in csv.DictReader(open_report(sweep))}
-    assert rows["0"]["status"] == "completed" and rows["1"]["status"] == "running" and rows["1"]["step"] == "4"
+    assert rows["0_seed=0"]["status"] == "completed" and rows["1_seed=1"]["status"] == "running" and rows["1_seed=1"]["step"] == "4"
     single = tmp_path / "single"
-    shutil.copytree(sweep / "0", single)
+    shutil.copytree(sweep / "0_seed=0", single)
     assert "| completed |" in report(single)
 
 
@@ -68,7 +70,9 @@ def test_optuna_search_runs_three_trials_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert math.isfinite(result["best_value"]) and "optimizer.lr_g" in result["best_params"]
-    runs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in range(3)]
+    # job dirs named by the search space (hydra.sweeper.params): Optuna writes no multirun.yaml
+    assert sorted(p.name.split("=")[0] for p in sweep.glob("*_*") if p.is_dir()) == ["0_optimizer.lr_g", "1_optimizer.lr_g", "2_optimizer.lr_g"]
+    runs = [json.loads(next(sweep.glob(f"{i}_*/metrics.json")).read_text()) for i in range(3)]
     fids = [r["eval"]["fid"] for r in runs if r["status"] == "completed"]
     assert fids and result["best_value"] == pytest.approx(min(fids), rel=1e-6)  # the objective is the final FID
 
@@ -80,12 +84,13 @@ def test_tensorboard_has_what_a_dashboard_needs(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]["fid"] > 0
     acc = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0, "scalars": 0, "tensors": 0}).Reload()
     tags = acc.Tags()
-    assert {"loss/d", "loss/g", "D/real", "D/fake", "perf/steps_per_s", "eval/fid"} <= set(tags["scalars"])
+    assert {"loss/d", "loss/g", "D/real", "D/fake", "perf/steps_per_s", "eval_final/fid"} <= set(tags["scalars"])
     assert "samples/samples" in tags["images"]
     hparams = acc.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in hparams and "_hparams_/session_start_info" in hparams
-    assert b"model.width" in hparams["_hparams_/session_start_info"]
-    assert b"eval/fid" in hparams["_hparams_/experiment"]  # the HParams tab lists the final metric
+    start = hparams["_hparams_/session_start_info"]
+    assert b"model.width" in start and b"optimizer.betas" not in start  # what the command line set, not every key
+    assert b"eval_final/fid" in hparams["_hparams_/experiment"]  # the HParams tab lists the final metric
     assert "custom_scalars__config__" in acc.PluginTagToContent("custom_scalars")
     [layout] = acc.Tensors("custom_scalars__config__")
     assert b"losses of G and D" in layout.tensor_proto.string_val[0]

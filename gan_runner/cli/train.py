@@ -19,12 +19,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.cli.job_dirs import register_resolvers
 from gan_runner.cli.searchpath import register as register_search_path
 from gan_runner.errors import UserError
 from gan_runner.plugins import activate
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
+register_resolvers()  # at import: sweep job dirs are named in the process that runs the job (joblib, submitit too)
 
 
 def objective_value(metrics: dict, key: str | None) -> float | None:
@@ -85,6 +87,11 @@ def _app(cfg: DictConfig) -> float | None:
         if not quiet:
             print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
         sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
+    if metrics["status"] == "interrupted" and _sequential_sweep():
+        # The jobs run in this process, whose handler caught the signal: without this, Ctrl-C ends one job and
+        # Hydra starts the next. (Parallel launchers' parents get the signal themselves and stop.)
+        print(f"sweep stopped by signal {metrics['signal']} during job {rel}; later jobs not started", file=sys.stderr)
+        sys.exit(128 + int(metrics["signal"]))
     return objective_value(metrics, cfg.get("objective"))
 
 
@@ -93,6 +100,12 @@ _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 def _full_error_requested() -> bool:
     return _USER_FULL_ERROR
+
+
+def _sequential_sweep() -> bool:
+    """Whether this is a multirun whose jobs run one after another in this process (Hydra's basic launcher)."""
+    target = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default=""))
+    return HydraConfig.get().mode == RunMode.MULTIRUN and target.endswith("BasicLauncher")
 
 
 def _under_torchrun() -> bool:

@@ -63,21 +63,50 @@ def image_grid(x: torch.Tensor, nrow: int) -> torch.Tensor:
     return tile(to_uint8_images(x).cpu(), nrow)
 
 
+REAL_COLOR, FAKE_COLOR, FRAME_COLOR = (40, 40, 40), (220, 30, 30), (190, 190, 190)
+
+
+def plot_limit(reference: torch.Tensor) -> float:
+    """Half-width of the square a 2D plot shows: the reference's extent plus a margin, rounded up to 0.5."""
+    return math.ceil(float(reference.abs().max().clamp(min=0.5)) * 1.25 * 2) / 2
+
+
 def scatter_image(fake: torch.Tensor, real: torch.Tensor | None = None, size: int = 256) -> torch.Tensor:
-    """2D samples as a uint8 (3, size, size) picture: real points gray, generated points red."""
-    pts = fake if real is None else torch.cat([fake, real])
-    lim = float(pts.abs().max().clamp(min=1.0)) * 1.1
-    img = torch.full((3, size, size), 255, dtype=torch.uint8)
+    """2D samples as a uint8 (3, size, size) plot with a framed, labelled axis: generated points red, real dark gray.
+
+    The axes come from the real points (from the samples when there are none), so every picture of a run has the
+    same scale and a generator that wanders off shows at the frame; the real points are drawn last, so the
+    modes stay visible under a cloud of samples.
+    """
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    lim = plot_limit(real if real is not None else fake)
+    left, top, right, bottom = 24, 4, size - 5, size - 18  # plot area inside the frame; labels go left and below
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), outline=FRAME_COLOR)
+    step = 1.0 if lim <= 5 else float(math.ceil(lim / 5))
+    for k in range(-int(lim // step), int(lim // step) + 1):
+        v = k * step
+        x = left + (v / lim + 1) / 2 * (right - left)
+        y = bottom - (v / lim + 1) / 2 * (bottom - top)
+        draw.line((x, bottom + 1, x, bottom + 4), fill=FRAME_COLOR)
+        draw.line((left - 4, y, left - 1, y), fill=FRAME_COLOR)
+        draw.text((x, bottom + 5), f"{v:g}", fill=(90, 90, 90), anchor="mt")
+        draw.text((left - 5, y), f"{v:g}", fill=(90, 90, 90), anchor="rm")
+    pixels = np.array(img)
 
     def plot(p: torch.Tensor, color: tuple[int, int, int]) -> None:
-        ij = ((p.cpu().float() / lim + 1) / 2 * (size - 1)).round().long().clamp(0, size - 1)
-        for c in range(3):
-            img[c, size - 1 - ij[:, 1], ij[:, 0]] = color[c]
+        xy = (p.detach().cpu().float() / lim).clamp(-1, 1).numpy()  # points outside the axes sit on the frame
+        cols = np.rint(left + (xy[:, 0] + 1) / 2 * (right - left)).astype(int)
+        rows = np.rint(bottom - (xy[:, 1] + 1) / 2 * (bottom - top)).astype(int)
+        pixels[rows, cols] = color
 
+    plot(fake, FAKE_COLOR)
     if real is not None:
-        plot(real, (170, 170, 170))
-    plot(fake, (220, 30, 30))
-    return img
+        plot(real, REAL_COLOR)
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
 def picture_renderer(is_image: bool, reference: torch.Tensor | None = None):

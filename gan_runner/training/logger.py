@@ -5,27 +5,61 @@ not one per step (a per-step `.item()` stalls a GPU pipeline).
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import torch
+import yaml
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
 
 from gan_runner.progress import format_duration
+from gan_runner.training.hparams import end_summary, metric_tags, run_hparams, run_overrides, start_summaries, swept_keys
 
-# TensorBoard's Custom Scalars tab: related curves on one chart (tags are regular expressions).
+# TensorBoard's Custom Scalars tab, one unit per chart (tags are regular expressions). The final evaluation
+# (eval_final/*) shares its metric's chart with the periodic one: same unit, one extra point at the last step.
+# Losses and D's outputs mean what the run's loss says (nats for ns/minimax, critic units for wgan/hinge): filter
+# the runs by name (`loss=ns`) to compare one family on one axis.
+_EVAL = "eval(_final)?/"
 CUSTOM_SCALARS = {
-    "GAN": {
-        "losses of G and D": ["Multiline", ["loss/d", "loss/g"]],
-        "D(x) vs D(G(z))": ["Multiline", ["D/real", "D/fake"]],
-        "gradient norms": ["Multiline", ["grad_norm/d", "grad_norm/g"]],
-        "learning rates": ["Multiline", ["lr/g", "lr/d"]],
+    "training": {
+        "losses of G and D (the loss's own units)": ["Multiline", ["^loss/d$", "^loss/g$"]],
+        "D(x) and D(G(z)) (probabilities, or critic values)": ["Multiline", ["^D/real$", "^D/fake$"]],
+        "Wasserstein estimate": ["Multiline", ["^wasserstein$"]],
+        "gradient norms": ["Multiline", ["^grad_norm/", "^gp/grad_norm$"]],
+        "penalties": ["Multiline", ["^gp/penalty$", "^r[12]/grad_sq$"]],
+        "learning rates": ["Multiline", ["^lr/"]],
+        "class and code cross-entropy (nats)": ["Multiline", ["^aux/class_ce", "^info/cat_ce$"]],
+        "continuous code error (MSE)": ["Multiline", ["^info/cont_mse$"]],
+        "auxiliary and code accuracies": ["Multiline", ["^aux/class_acc", "^info/cat_acc$"]],
     },
-    "metrics": {"evaluation": ["Multiline", ["eval/.*"]], "throughput": ["Multiline", ["perf/.*"]]},
+    "evaluation": {
+        "FID": ["Multiline", [f"^{_EVAL}fid(\\[|$)"]],
+        "KID": ["Multiline", [f"^{_EVAL}kid(_std)?(\\[|$)"]],
+        "precision, recall, density, coverage": ["Multiline", [f"^{_EVAL}(precision|recall|density|coverage)(\\[|$)"]],
+        "Inception Score": ["Multiline", [f"^{_EVAL}is(_std|_real)?(\\[|$)"]],
+        "modes covered (ring8, grid25)": ["Multiline", [f"^{_EVAL}modes(_total)?$"]],
+        "high-quality samples (%)": ["Multiline", [f"^{_EVAL}hq_percent$"]],
+        "KL to the modes' distribution (nats)": ["Multiline", [f"^{_EVAL}(reverse_kl|stacked_kl)$"]],
+        "Stacked MNIST modes (of 1000)": ["Multiline", [f"^{_EVAL}stacked_modes$"]],
+        "class accuracy and purity": ["Multiline", [f"^{_EVAL}(class_accuracy|purity|stacked_digit_acc)(\\[|$)"]],
+        "Parzen log-likelihood (nats)": ["Multiline", [f"^{_EVAL}parzen_(ll|se)$"]],
+    },
+    "throughput": {
+        "G steps per second": ["Multiline", ["^perf/steps_per_s$"]],
+        "images per second (n_critic D batches + one G batch per step)": ["Multiline", ["^perf/images_per_s$"]],
+    },
 }
+
+def layout_for(tags: list[str]) -> dict[str, dict[str, list]]:
+    """CUSTOM_SCALARS without the charts none of `tags` would fill (TensorBoard merges the runs' layouts)."""
+    layout = {cat: {title: chart for title, chart in charts.items()
+                    if any(re.search(rx, t) for rx in chart[1] for t in tags)} for cat, charts in CUSTOM_SCALARS.items()}
+    return {cat: charts for cat, charts in layout.items() if charts}
+
 
 # Shown on the console progress line, in this order, when present.
 CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake", "wasserstein")
@@ -44,7 +78,8 @@ class RunLogger:
         self.t0 = self.t_last = time.monotonic()
         self.step_last = self.start_step = start_step
         self.tty = sys.stdout.isatty()
-        self.writer.add_custom_scalars(CUSTOM_SCALARS)
+        self.eval_tags: list[str] = []  # this run's evaluation tags (hparams), for the custom-scalars layout
+        self.layout_written = False
 
     def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
         """Write scalars plus throughput; print the progress line. Returns what was written."""
@@ -54,6 +89,9 @@ class RunLogger:
         values = {**values, "perf/steps_per_s": rate, "perf/images_per_s": rate * self.batch_size * (n_critic + 1)}
         for k, v in values.items():
             self.writer.add_scalar(k, v, step)
+        if not self.layout_written:  # the first log names every statistic the loss and model report
+            self.writer.add_custom_scalars(layout_for([*values, *self.eval_tags]))
+            self.layout_written = True
         self.t_last, self.step_last = now, step
         if not self.quiet:
             self._progress(step, values)
@@ -85,18 +123,34 @@ class RunLogger:
             text = " ".join(f"{k}={v:.4g}" for k, v in results.items())
             print(f"{chring(self.tty)}eval at step {step} ({seconds:.1f} s): {text}", flush=True)
 
-    def hparams(self, params: Mapping[str, Any], metric_tags: list[str]) -> None:
-        """Register the run's hyperparameters with the HParams tab; metrics are the listed scalar tags."""
-        flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
-        exp, ssi, sei = hparams(flat, {tag: 0.0 for tag in metric_tags})
+    def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str]) -> None:
+        """The HParams tab's columns and this run's values (training/hparams.py); config and overrides to the Text tab."""
+        overrides = run_overrides(run_dir)
+        params = run_hparams(config, overrides, swept_keys(run_dir))
         fw = self.writer._get_file_writer()
-        for summary in (exp, ssi, sei):
-            fw.add_summary(summary)
+        self.eval_tags = metric_tags(final_metrics, periodic_metrics, only_own=True)
+        for summary in start_summaries(params, metric_tags(final_metrics, periodic_metrics)):
+            fw.add_summary(summary, self.start_step)
+        # Markdown: a four-space indent renders as a code block, so YAML keeps its layout in the Text tab
+        self.writer.add_text("run/overrides", "    " + (" ".join(overrides) or "(none: the defaults)"), self.start_step)
+        text = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
+        self.writer.add_text("run/config", "\n".join("    " + line for line in text.splitlines()), self.start_step)
 
-    def close(self) -> None:
-        """Flush and close; end the progress line."""
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Around the training loop: an exception ends the log as `failed` (a second Ctrl-C as `interrupted`)."""
+        try:
+            yield
+        except BaseException as e:
+            self.close("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+            raise
+
+    def close(self, status: str = "completed") -> None:
+        """Write how the run ended (HParams session status; Text tab run/status); flush and close; end the progress line."""
         if self.tty and not self.quiet:
             print()
+        self.writer._get_file_writer().add_summary(end_summary(status), self.step_last)
+        self.writer.add_text("run/status", status, self.step_last)
         self.writer.close()
 
 
@@ -118,8 +172,13 @@ class NullLogger:
     def evaluation(self, step: int, results: Mapping[str, float], seconds: float) -> None:
         """Nothing."""
 
-    def hparams(self, params: Mapping[str, Any], metric_tags: list[str]) -> None:
+    def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str]) -> None:
         """Nothing."""
 
-    def close(self) -> None:
+    @contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Nothing to close."""
+        yield
+
+    def close(self, status: str = "completed") -> None:
         """Nothing."""

@@ -20,6 +20,7 @@ from gan_runner.training.ema import EMA
 from gan_runner.training.periodic_eval import PeriodicEval, periodic_options
 
 INCEPTION_SPACES = ("inception", "inception-torchvision")
+FINAL_PREFIX = "eval_final/"  # TensorBoard tags of the end-of-training evaluation (trainer.eval_every's: eval/)
 
 
 def eval_features(ecfg: Mapping[str, Any], spec: DataSpec) -> str:
@@ -112,19 +113,20 @@ def build_periodic_eval(every: Any, ecfg: Mapping[str, Any], model: GANModel,
 
 
 def evaluate_final(evaluator: GeneratorEvaluator, names: list[str], num: int, step: int, run_dir: Path) -> dict[str, Any]:
-    """gan-eval's metrics on the final generator, also written to TensorBoard as eval/NAME.
+    """gan-eval's metrics on the final generator, also written to TensorBoard as eval_final/NAME.
 
-    The result also names the feature space (`feature_space`: e.g. 'mnist_5k-clf'; TensorBoard text
-    eval/feature_space); with eval.features other than auto every key carries it (eval/fid[inception]),
-    so FIDs from different spaces never share a key.
+    eval_final/, not eval/: trainer.eval_every's evaluation may have written eval/NAME at this same step, from
+    fewer samples; one tag holds one value per step. The result also names the feature space (`feature_space`:
+    e.g. 'mnist_5k-clf'; TensorBoard text eval_final/feature_space); with eval.features other than auto every key
+    carries it (eval_final/fid[inception]), so FIDs from different spaces never share a key.
     """
     from torch.utils.tensorboard import SummaryWriter
 
     results = evaluator(names, num, step)
     writer = SummaryWriter(str(run_dir / "tb"))
-    for name, value in results.items():  # eval/fid in the auto space, eval/fid[inception] in another
-        writer.add_scalar(f"eval/{name}", value, step)
+    for name, value in results.items():  # eval_final/fid in the auto space, eval_final/fid[inception] in another
+        writer.add_scalar(f"{FINAL_PREFIX}{name}", value, step)
     if evaluator.feature_space is not None:
-        writer.add_text("eval/feature_space", evaluator.feature_space, step)
+        writer.add_text(f"{FINAL_PREFIX}feature_space", evaluator.feature_space, step)
     writer.close()
     return {**results, **({"feature_space": evaluator.feature_space} if evaluator.feature_space else {})}

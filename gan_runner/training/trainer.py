@@ -171,7 +171,7 @@ class Trainer:
         o = self.opts
         logger = (RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size * self.ranks.world_size, o.quiet)
                   if self.ranks.is_main else NullLogger())
-        logger.hparams(_flatten(self.config), ["loss/d", "loss/g", "D/real", "D/fake", *[f"eval/{n}" for n in self.eval_names]])
+        logger.hparams(self.run_dir, self.config, list(self.eval_names), self.periodic.opts.metrics if self.periodic else [])
         stats = StatsAccumulator()
         self.model.train()
         self._t0 = t0 = time.monotonic()
@@ -179,7 +179,7 @@ class Trainer:
         eval_s0 = self.periodic.seconds if self.periodic else 0.0
         last: dict[str, float] = {}
         status, stopped_by, reason = "completed", "max_steps", None
-        with StopSignals() as signals:
+        with StopSignals() as signals, logger.closed_on_error():  # HParams status failed if the loop raises
             while self.step < o.max_steps:
                 stop = self.stop_request(signals.received, t0)
                 if stop is not None:
@@ -220,7 +220,7 @@ class Trainer:
             if self.step % o.sample_every:
                 self.write_grids(logger)
             self.save()
-        logger.close()
+        logger.close(status)
         steps = self.step - start_step
         metrics: dict[str, Any] = {
             "status": status,
@@ -311,13 +311,3 @@ class Trainer:
                 logger.image(f"samples/{name}", img, self.step)
                 Image.fromarray(img.permute(1, 2, 0).squeeze(2).numpy()).save(out_dir / f"{name}_{self.step:07d}.png")
 
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
