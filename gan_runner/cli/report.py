@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from gan_runner.cli.boundary import guarded
+from gan_runner.cli.output_paths import writable_path
 from gan_runner.errors import UserError
 from gan_runner.metrics.registry import higher_is_better, record_of_value  # importing gan_runner.metrics registers every record
 from gan_runner.progress import format_value
@@ -92,12 +94,44 @@ def with_space(key: str, space: str | None) -> str:
     return f"{key}[{space}]"
 
 
+def read_overrides(path: Path) -> list[str]:
+    """A run's .hydra/overrides.yaml: a list of strings ([] when absent); one UserError line when it is not one."""
+    if not path.is_file():
+        return []
+    try:
+        value = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:  # safe_load refuses !!python tags: such a file is not Hydra's
+        raise UserError(f"{path} is not a Hydra overrides file ({' '.join(str(e).split())[:120]})") from None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+        raise UserError(f"{path} is not a Hydra overrides file (expected a list of strings, got {type(value).__name__})")
+    return value
+
+
+def read_metrics(path: Path) -> dict | None:
+    """A run's metrics.json (None when absent); one UserError line when it is not the object gan-run writes."""
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({str(e)[:100]})") from None
+    if not isinstance(metrics, dict):
+        raise UserError(f"{path} is not a gan-run metrics.json (expected an object, got {type(metrics).__name__})")
+    for key in ("final", "eval", "periodic_eval"):
+        if metrics.get(key) is not None and not isinstance(metrics[key], dict):
+            raise UserError(f"{path}: '{key}' must be an object, got {type(metrics[key]).__name__}")
+    for key, kinds in (("status", str), ("reason", str), ("step", int), ("steps_per_s", (int, float))):
+        if metrics.get(key) is not None and not isinstance(metrics[key], kinds):
+            raise UserError(f"{path}: '{key}' has the wrong type ({type(metrics[key]).__name__})")
+    return metrics
+
+
 def read_run(path: Path, root: Path) -> RunRow:
     """Collect status, final and best figures, and curves of one run dir."""
-    overrides_file = path / ".hydra" / "overrides.yaml"
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-    overrides = [o for o in overrides or [] if not o.startswith(("hydra.", "hydra/"))]
-    metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else None
+    overrides = [o for o in read_overrides(path / ".hydra" / "overrides.yaml") if not o.startswith(("hydra.", "hydra/"))]
+    metrics = read_metrics(path / "metrics.json")
     curves = read_scalars(path / "tb")
     name = path.relative_to(root).as_posix() if path != root else path.name
     if metrics is None:
@@ -187,7 +221,7 @@ def report(root: Path, out_dir: Path | None = None, plot: bool = True) -> str:
         for r in rows:
             r.overrides = [o for o in r.overrides if o not in shared]
     per_run, per_setting, csv_text = tables(rows)
-    out_dir = out_dir or root
+    out_dir = writable_path(out_dir, "--out", folder=True) if out_dir is not None else root
     out_dir.mkdir(parents=True, exist_ok=True)
     md = f"# Report: {root}\n\n## Runs\n\n{per_run}\n## Mean ± std over seeds\n\n{per_setting}"
     (out_dir / "report.md").write_text(md)
@@ -203,12 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("path", type=Path, help="a sweep dir (outputs/multirun/DATE/TIME) or a run dir")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.md/.csv and curves.png (default: PATH)")
     parser.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    parser.add_argument("--verbose", action="store_true", help="full tracebacks for errors")
     args = parser.parse_args(argv)
-    try:
-        print(report(args.path, args.out, plot=not args.no_plot))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(guarded(lambda: print(report(args.path, args.out, plot=not args.no_plot)), args.verbose))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.cli.boundary import EXIT_DIVERGED, EXIT_USER_ERROR, report, signal_exit_code, user_error_line
 from gan_runner.errors import UserError
-
-EXIT_USER_ERROR = 2
-EXIT_DIVERGED = 3
 
 
 def objective_value(metrics: dict, key: str | None) -> float | None:
@@ -44,6 +42,25 @@ def objective_value(metrics: dict, key: str | None) -> float | None:
     return -math.inf if direction.startswith("max") else math.inf
 
 
+def divergence_hint(cfg: DictConfig, metrics: dict) -> str:
+    """What to try after a divergence; never what is already on (rollback)."""
+    if OmegaConf.select(cfg, "trainer.on_divergence") == "rollback":
+        n = len(metrics.get("rollbacks") or [])
+        if n == 0:
+            return "rollback is on but no checkpoint with finite, bounded weights came before it; lower optimizer.lr_g/lr_d"
+        return f"{n} rollback(s) with lower learning rates did not help; lower optimizer.lr_g/lr_d or raise trainer.max_rollbacks"
+    return "trainer.on_divergence=rollback retries from a checkpoint with lower learning rates"
+
+
+def resolved(cfg: DictConfig, argv: list[str]) -> DictConfig:
+    """`cfg` with its interpolations resolved; a dangling `${...}` becomes one UserError line."""
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        raise UserError(explain_compose_error(e, argv)) from None
+    return cfg
+
+
 @hydra.main(version_base=None, config_path="pkg://gan_runner.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
     from gan_runner.atomic import write_json
@@ -55,23 +72,22 @@ def _app(cfg: DictConfig) -> float | None:
 
         run_dir = shared_run_dir(run_dir)  # Hydra resolves ${now:...} in each process: rank 0's dir for all
     try:
-        metrics = run(cfg, run_dir)
-    except UserError as e:
-        if _full_error_requested():
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        metrics = run(resolved(cfg, sys.argv[1:]), run_dir)
+    except Exception as e:  # noqa: BLE001  (the boundary sorts user errors from bugs)
+        if HydraConfig.get().mode == RunMode.MULTIRUN and user_error_line(e) is not None and not _full_error_requested():
             # One bad job must not end a sweep: record why it failed and let the others run.
-            write_json(run_dir / "metrics.json", {"status": "failed", "reason": str(e)})
+            line = user_error_line(e)
+            print(f"error: {line}", file=sys.stderr)
+            write_json(run_dir / "metrics.json", {"status": "failed", "reason": line})
             return objective_value({"status": "failed"}, cfg.get("objective"))
-        sys.exit(EXIT_USER_ERROR)
+        # sys.exit here, not a raise: Hydra would print its own "Error executing job" line first
+        sys.exit(report(e, _full_error_requested()))
     rel = os.path.relpath(run_dir)
     quiet = os.environ.get("RANK", "0") != "0"  # torchrun: rank 0 reports for every rank
     if metrics["status"] == "diverged":
         kept = "the last good checkpoint is in " + f"{rel}/checkpoints" if (run_dir / "checkpoints").is_dir() else "no checkpoint was written"
         if not quiet:
-            print(f"error: training diverged at {metrics['reason']}; {kept} "
-                  "(trainer.on_divergence=rollback retries from a checkpoint with lower learning rates)", file=sys.stderr)
+            print(f"error: training diverged at {metrics['reason']}; {kept} ({divergence_hint(cfg, metrics)})", file=sys.stderr)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(EXIT_DIVERGED)
         return objective_value(metrics, cfg.get("objective"))
@@ -82,7 +98,7 @@ def _app(cfg: DictConfig) -> float | None:
     if metrics["status"] == "interrupted" and HydraConfig.get().mode != RunMode.MULTIRUN:
         if not quiet:
             print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
-        sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
+        sys.exit(signal_exit_code(metrics["signal"]))  # the shell convention for death by signal, after a clean save
     return objective_value(metrics, cfg.get("objective"))
 
 
@@ -109,6 +125,32 @@ def _resume_in_place(argv: list[str]) -> list[str]:
     if target in ("", "null", "None", "auto") or not Path(target).exists():
         return argv  # run() reports the bad path with one clear line
     return argv + [f"hydra.run.dir={run_dir_of(target)}"]
+
+
+MAX_KEY = 255  # no config key is longer; Hydra would look such a name up as a file (ENAMETOOLONG)
+_INT = re.compile(r"[+-]?\d+")
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Refuse up front what Hydra's parser would crash on: absurdly long keys, integers beyond 64 bits
+    (Python will not even parse one of 4,300+ digits); and a run dir another gan-run is writing."""
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        if len(key) > MAX_KEY:
+            raise UserError(f"override key '{key[:40]}...' is {len(key)} characters long; no config key is "
+                            "(gan-run --cfg job lists them)")
+        for token in re.split(r"[\[\],:]", value):
+            token = token.strip()
+            if _INT.fullmatch(token) and (len(token) > 21 or not -(2**63) <= int(token) < 2**64):
+                raise UserError(f"{key.lstrip('+~')}={token[:20]}... is an integer beyond 64 bits ({len(token)} digits)")
+        if key == "hydra.run.dir" and not ("-m" in argv or "--multirun" in argv):
+            from gan_runner.training.run_lock import holder_pid_error
+
+            busy = holder_pid_error(Path(value))  # before Hydra writes .hydra/ into someone else's run
+            if busy is not None:
+                raise busy
 
 
 def explain_compose_error(exc: Exception, argv: list[str]) -> str:
@@ -157,26 +199,29 @@ def _all_keys(d: object, prefix: str = "") -> list[str]:
 
 
 def main() -> None:
-    """Console entry point of `gan-run`."""
+    """Console entry point of `gan-run`: every error a user can cause is one line and exit 2 (boundary.py)."""
+    try:
+        _main()
+    except (HydraException, OmegaConfBaseException) as e:
+        if _USER_FULL_ERROR:
+            raise
+        print(f"error: {explain_compose_error(e, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001  (Hydra's own writes, Ctrl-C during start-up)
+        sys.exit(report(e, _USER_FULL_ERROR))
+
+
+def _main() -> None:
     argv = _resume_in_place(sys.argv[1:])
     if _under_torchrun():
         from gan_runner.training.distributed import env_ranks, rank_overrides
 
-        try:
-            argv = rank_overrides(argv, env_ranks())
-        except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(EXIT_USER_ERROR)
+        argv = rank_overrides(argv, env_ranks())
+    check_overrides(argv)
     sys.argv = [sys.argv[0]] + argv
     # Let composition errors reach us as exceptions (Hydra would print its multi-line report).
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        _app()
-    except (HydraException, OmegaConfBaseException) as e:
-        if _USER_FULL_ERROR:
-            raise
-        print(f"error: {explain_compose_error(e, argv)}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    _app()
 
 
 if __name__ == "__main__":

@@ -47,6 +47,13 @@ class RunLogger:
         self.tty = sys.stdout.isatty()
         self.writer.add_custom_scalars(CUSTOM_SCALARS)
 
+    def rewind(self, step: int) -> None:
+        """After a rollback to `step`: a new event file whose purge_step drops the steps logged after it."""
+        log_dir = self.writer.log_dir
+        self.writer.close()
+        self.writer = SummaryWriter(log_dir, purge_step=step + 1)
+        self.step_last = step
+
     def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
         """Write scalars plus throughput; print the progress line. Returns what was written."""
         now = time.monotonic()
@@ -114,6 +121,9 @@ class NullLogger:
         return dict(values)
 
     def image(self, tag: str, img: torch.Tensor, step: int) -> None:
+        """Nothing."""
+
+    def rewind(self, step: int) -> None:
         """Nothing."""
 
     def evaluation(self, step: int, results: Mapping[str, float], seconds: float) -> None:
