@@ -63,8 +63,14 @@ def batch_bytes(batch_size: int, image_size: int | None) -> int:
 def step_bytes(build: Callable[[], nn.Module], forward: Callable[[nn.Module], object] | None) -> int:
     """Bytes one training step needs: the model built on the meta device (no memory), its parameters
     times PARAM_COPIES, plus the activations of `forward(model)` (module outputs) times ACTIVATION_COPIES."""
-    with torch.device("meta"):
-        model = build()
+    try:
+        with torch.device("meta"):
+            model = build()
+    except (RuntimeError, OverflowError, TypeError) as e:
+        if not isinstance(e, OverflowError) and "overflow" not in str(e).lower():
+            raise
+        # sizes beyond what a tensor shape can even hold (torch: "Overflow when unpacking long long")
+        raise ConfigError(f"the model's sizes are too large to build ({str(e).strip().splitlines()[0][:100]}); lower them") from None
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     acts = 0
     if forward is not None:

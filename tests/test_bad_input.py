@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from PIL import Image
 from gan_runner.errors import UserError
 from gan_runner.run import run
 
-from conftest import tiny
+from conftest import call_main, tiny
 
 CASES = [
     # (overrides, substring of the one-line message)
@@ -171,17 +170,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     return Files(root, root / "good")
 
 
-def call_main(main: Callable[[list[str]], None], argv: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """A console entry point's exit code and stderr."""
-    capfd.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, capfd.readouterr().err
-
-
 def one_error_line(code: int, err: str, message: str) -> None:
     assert code == 2, err
     lines = err.strip().splitlines()
@@ -199,7 +187,7 @@ RUN_CASES = [
     ([f"+model.{LONG}=1"], "is 5007 characters long"),
     (["dataset=image_folder", f"dataset.root={LONG}"], "file name too long"),
     (["model.width=${nosuch.key}"], "Interpolation key 'nosuch.key' not found"),
-    (["trainer.resume={root}/text.txt"], "is not a gan-runner checkpoint"),
+    (["trainer.resume={root}/text.txt"], "is unreadable"),
     (["trainer.resume={root}/step_abc.pt"], "its step is 'abc'"),
     (["dataset.image_size=16", "trainer.resume={root}/good"], "dataset.image_size was 8 when it was written"),
     (["optimizer.lr_d=0.001", "trainer.resume={root}/good"], "optimizer.lr_d was 0.0002 when it was written"),
@@ -242,7 +230,7 @@ def sample_cases(f: Files) -> list[tuple[list[str], str]]:
         ([g, "--grid", str(f / "g.png"), "--grid-size", "-4"], "--grid-size must be between 1"),
         ([g, "--grid", str(f / "g0.png"), "--grid-size", "0"], "--grid-size must be between 1"),
         ([g, "--out", str(f / "huge.npz"), "--num", "1000000000000"], "--num 1000000000000 samples needs about"),
-        ([str(f / "text.txt"), "--grid", str(f / "g.png")], "is not a gan-runner checkpoint"),
+        ([str(f / "text.txt"), "--grid", str(f / "g.png")], "is unreadable"),
         ([str(f / "step_abc.pt"), "--grid", str(f / "g.png")], "its step is 'abc'"),
     ]
 
@@ -265,7 +253,7 @@ def test_gan_eval_refuses_in_one_line(files, capfd):
         ([g, "--json", str(files.root), "--num", "10"], "is an existing folder"),
         ([g, "--json", str(files / "afile" / "e.json"), "--num", "10"], "is a file, not a folder"),
         ([g, "--json", str(files / f"{LONG}.json"), "--num", "10"], "file name too long"),
-        ([str(files / "text.txt"), "--num", "10"], "is not a gan-runner checkpoint"),
+        ([str(files / "text.txt"), "--num", "10"], "is unreadable"),
         ([str(files / "step_abc.pt"), "--num", "10"], "its step is 'abc'"),
     ]:
         one_error_line(*call_main(main, argv, capfd), message)

@@ -106,7 +106,16 @@ def read_overrides(path: Path) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
         raise UserError(f"{path} is not a Hydra overrides file (expected a list of strings, got {type(value).__name__})")
+    _check_encodable(path, value)
     return value
+
+
+def _check_encodable(path: Path, value: object) -> None:
+    """A UserError when a decoded file holds lone surrogates ("\\ud800" escapes): no report could be written with them."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise UserError(f"{path} holds text that is not valid Unicode (a lone surrogate escape)") from None
 
 
 def read_metrics(path: Path) -> dict | None:
@@ -119,6 +128,7 @@ def read_metrics(path: Path) -> dict | None:
         raise UserError(f"{path} is not valid JSON ({str(e)[:100]})") from None
     if not isinstance(metrics, dict):
         raise UserError(f"{path} is not a gan-run metrics.json (expected an object, got {type(metrics).__name__})")
+    _check_encodable(path, metrics)
     for key in ("final", "eval", "periodic_eval"):
         if metrics.get(key) is not None and not isinstance(metrics[key], dict):
             raise UserError(f"{path}: '{key}' must be an object, got {type(metrics[key]).__name__}")

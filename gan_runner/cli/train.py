@@ -10,6 +10,7 @@ import math
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -208,7 +209,18 @@ def main() -> None:
         print(f"error: {explain_compose_error(e, sys.argv[1:])}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001  (Hydra's own writes, Ctrl-C during start-up)
+        if _raised_by_hydra(e) and not _USER_FULL_ERROR:
+            # Hydra's parser and defaults list raise plain ValueError/TypeError for some overrides (`dataset=0`)
+            print(f"error: cannot compose the config from these overrides: {' '.join(str(e).split())[:200]}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
         sys.exit(report(e, _USER_FULL_ERROR))
+
+
+def _raised_by_hydra(e: BaseException) -> bool:
+    """Whether `e` came out of Hydra or OmegaConf composing the config (not out of our task or a file write)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return (isinstance(e, (ValueError, TypeError, AssertionError)) and bool(frames)
+            and any(part in frames[-1].filename for part in ("/hydra/", "/omegaconf/")))
 
 
 def _main() -> None:

@@ -13,6 +13,7 @@ from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.data import build_dataset
 from gan_runner.data.base import DataSpec
 from gan_runner.errors import UserError
+from gan_runner.memory_budget import PARAM_COPIES, check_fits, step_bytes
 from gan_runner.models.base import GANModel
 from gan_runner.registry import MODELS
 from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
@@ -33,6 +34,9 @@ class LoadedRun:
         return self.ema_G if ema and self.ema_G is not None else self.model.G
 
 
+MAX_SIDE = 16_384  # no recorded sample dimension is larger; a record saying so is not one this code wrote
+
+
 def offline(dataset_cfg: dict[str, Any]) -> dict[str, Any]:
     """A run's dataset config that never downloads: loading a run must not touch the network or write a data root."""
     return {**dataset_cfg, "download": False} if "download" in dataset_cfg else dict(dataset_cfg)
@@ -45,7 +49,7 @@ def recorded_spec(record: Any) -> DataSpec | None:
                         None if record["num_classes"] is None else int(record["num_classes"]), bool(record["is_image"]))
     except (TypeError, KeyError, ValueError):
         return None
-    if not spec.shape or any(n < 1 for n in spec.shape):
+    if not spec.shape or any(not 1 <= n <= MAX_SIDE for n in spec.shape):
         return None
     return spec
 
@@ -56,7 +60,11 @@ def load_run(target: str | Path, device: str | torch.device = "cpu") -> LoadedRu
     config = ckpt["config"]
     spec = recorded_spec(ckpt.get("spec")) or build_dataset(offline(config["dataset"])).spec  # the shapes of training time
     opts = dict(config["model"])
-    model = MODELS.build(str(opts.pop("name")), spec, options=opts).to(device)
+    name = str(opts.pop("name"))
+    # a checkpoint's config could ask for any size: weights that cannot fit are refused before allocating them
+    check_fits(step_bytes(lambda: MODELS.build(name, spec, options=opts), None) // PARAM_COPIES, torch.device(device),
+               f"the model of {target}", "this checkpoint's model is too large for this machine")
+    model = MODELS.build(name, spec, options=opts).to(device)
     ema_G = None
     try:
         model.G.load_state_dict(ckpt["G"])

@@ -5,8 +5,6 @@ a full disk at any moment leaves the previous checkpoint intact, never a half-wr
 """
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,12 +25,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise UserError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
-        raise UserError(f"checkpoint {path} is unreadable (truncated, corrupt or not a gan-runner checkpoint): {_first(e)}") from None
-    except (IndexError, KeyError, TypeError, AttributeError, UnicodeDecodeError, OverflowError) as e:
-        # weights_only: the unpickler runs no code of the file's, so these too say the file is not a checkpoint
-        # (a 25-byte text file: IndexError "pop from empty list")
-        raise UserError(f"checkpoint {path} is not a gan-runner checkpoint ({type(e).__name__}: {_first(e)})") from None
+    except OSError as e:
+        raise UserError(f"checkpoint {path} cannot be read: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001
+        # weights_only: the unpickler runs none of the file's code, so whatever it raises (UnpicklingError, BadZipFile,
+        # RuntimeError, a 25-byte text file's IndexError, struct.error...) says the file is not a checkpoint
+        raise UserError(f"checkpoint {path} is unreadable (truncated, corrupt or not a gan-runner checkpoint): "
+                        f"{type(e).__name__}: {_first(e)}") from None
     problem = _shape_problem(ckpt)
     if problem is not None:
         raise UserError(f"checkpoint {path} is not a gan-runner checkpoint (format {FORMAT_VERSION}): {problem}")
