@@ -154,7 +154,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     bad_step = ckpt()
     bad_step["step"] = "abc"
     torch.save(bad_step, root / "step_abc.pt")
-    for name, text in [("broken", "{broken"), ("list", "[1, 2]"), ("final", '{"status": "completed", "final": [1, 2]}')]:
+    for name, text in [("broken", "{broken"), ("list", "[1, 2]"), ("final", '{"status": "completed", "final": [1, 2]}'),
+                       ("surrogate", '{"status": "completed", "reason": "\\ud800"}')]:
         (root / f"rep_{name}").mkdir()
         (root / f"rep_{name}" / "metrics.json").write_text(text)
     for name, text in [("num", "42"), ("bad", "[a, b"), ("py", "!!python/object/apply:os.system ['touch pwned']")]:
@@ -266,6 +267,7 @@ def test_gan_report_refuses_in_one_line(files, capfd):
         ([str(files / "rep_broken")], "is not valid JSON"),
         ([str(files / "rep_list")], "expected an object, got list"),
         ([str(files / "rep_final")], "'final' must be an object"),
+        ([str(files / "rep_surrogate")], "not valid Unicode"),  # found by tests/test_fuzz.py
         ([str(files / "ov_num")], "expected a list of strings, got int"),
         ([str(files / "ov_bad")], "is not a Hydra overrides file"),
         ([str(files / "ov_py")], "is not a Hydra overrides file"),
@@ -307,3 +309,19 @@ def test_loading_a_run_for_sampling_never_downloads_or_creates_folders(files, ca
     code, err = call_main(main, [str(tmp_path / "download.pt"), "--grid", str(tmp_path / "g2.png")], capfd)
     one_error_line(code, err, "put the files there")
     assert not (tmp_path / "data_root").exists()
+
+
+def test_a_bug_stays_a_traceback_with_exit_1_and_a_line_asking_to_report_it(gan_run_here, files, tmp_path, monkeypatch, capfd):
+    from gan_runner import run as run_mod
+    from gan_runner.cli import sample
+
+    def broken(*args, **kwargs):
+        return {}["a bug in our own code"]  # KeyError: not the user's to fix
+
+    monkeypatch.setattr(run_mod, "build_trainer", broken)
+    out = gan_run_here(*tiny("dcgan"), f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 1 and "Traceback" in out.stderr and "KeyError" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: this is a bug in gan-runner (unexpected KeyError); please report")
+    monkeypatch.setattr(sample, "load_for_cli", broken)
+    code, err = call_main(sample.main, [str(files.run), "--grid", str(tmp_path / "g.png")], capfd)
+    assert code == 1 and "Traceback" in err and "this is a bug in gan-runner" in err
