@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,3 +326,16 @@ def test_a_bug_stays_a_traceback_with_exit_1_and_a_line_asking_to_report_it(gan_
     monkeypatch.setattr(sample, "load_for_cli", broken)
     code, err = call_main(sample.main, [str(files.run), "--grid", str(tmp_path / "g.png")], capfd)
     assert code == 1 and "Traceback" in err and "this is a bug in gan-runner" in err
+
+
+def test_a_sweep_job_that_cannot_be_composed_fails_alone(gan_run_here, tmp_path):
+    # Hydra composes every job before launching any: `model=nosuch` used to end the sweep (exit 2) before job 0 ran
+    sweep = tmp_path / "sweep"
+    out = gan_run_here("-m", *[o for o in tiny("dcgan") if not o.startswith("model=")], "model=nosuch,dcgan",
+                       "trainer.max_steps=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    bad, good = (json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1"))
+    assert bad == {"status": "failed", "reason": "unknown model 'nosuch' (choices: acgan, cgan, dcgan, gan, infogan, sngan)"}
+    assert good["status"] == "completed"
+    assert "- model=nosuch" in (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert not (sweep / "0" / "checkpoints").exists()
