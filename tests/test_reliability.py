@@ -251,6 +251,14 @@ def test_a_real_full_disk_is_one_line_for_each_tool(small_tmpfs, gan_run_here, c
         sample_main([str(run_dir), "--out", str(small_tmpfs / "s.npz"), "--num", "2000", "--quiet"])
     err = capfd.readouterr().err
     assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    with open(small_tmpfs / "filler2", "wb") as f:  # nothing left at all: Hydra's own .hydra/ write fails
+        try:
+            f.write(b"\0" * shutil.disk_usage(small_tmpfs).free)
+        except OSError:
+            pass
+    out = gan_run_here(*tiny("dcgan"), f"hydra.run.dir={small_tmpfs / 'run2'}")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "no space left" in out.stderr
 
 
 def test_a_second_writer_in_a_busy_run_dir_is_refused_naming_the_holder(tmp_path, gan_run_here):
