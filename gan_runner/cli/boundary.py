@@ -6,11 +6,12 @@ bug in gan-runner: its traceback stays, with a line asking to report it, and exi
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import sys
 import traceback
-from typing import Callable
+from typing import Callable, NoReturn
 
 from gan_runner.errors import UserError
 
@@ -19,6 +20,14 @@ EXIT_BUG = 1
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors as one `error:` line and exit 2 (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        """Print one line and exit 2."""
+        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} ({self.prog} --help lists the options)\n")
 
 
 def signal_exit_code(signum: int) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from gan_runner.atomic import json_safe, write_json
+from gan_runner.cli.boundary import OneLineParser
 from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolve_device
 from gan_runner.cli.output_paths import writable_path
 from gan_runner.errors import UserError
@@ -138,7 +139,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """gan-eval's arguments."""
-    p = argparse.ArgumentParser(prog="gan-eval", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="gan-eval", description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,parzen,modes,stacked_modes,class_acc,purity (default: all that fit)")
     p.add_argument("--num", type=int, default=10_000, help="generated samples (default 10000)")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gan_runner.cli.boundary import guarded
+from gan_runner.cli.boundary import OneLineParser, guarded
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gan-prepare", description="Decode, crop and resize a folder of images once "
+    p = OneLineParser(prog="gan-prepare", description="Decode, crop and resize a folder of images once "
                                 "into a memory-mappable dataset (train on it with dataset=prepared dataset.root=DIR).")
     p.add_argument("src", nargs="?", help="folder of images (class subfolders or dataset.json give labels)")
     p.add_argument("--image-size", type=int, default=64, help="side of the square samples (default 64)")
@@ -57,3 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of gan-prepare: exit 0 done, 2 bad input (one line)."""
     args = _parser().parse_args(argv)
     sys.exit(guarded(lambda: _body(args), args.verbose))
+
+
+if __name__ == "__main__":
+    main()

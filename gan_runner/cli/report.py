@@ -5,7 +5,6 @@ last step TensorBoard has seen.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from gan_runner.cli.boundary import guarded
+from gan_runner.cli.boundary import OneLineParser, guarded
 from gan_runner.cli.output_paths import writable_path
 from gan_runner.errors import UserError
 from gan_runner.metrics.registry import higher_is_better, record_of_value  # importing gan_runner.metrics registers every record
@@ -243,7 +242,7 @@ def report(root: Path, out_dir: Path | None = None, plot: bool = True) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of `gan-report`."""
-    parser = argparse.ArgumentParser(prog="gan-report", description=__doc__)
+    parser = OneLineParser(prog="gan-report", description=__doc__)
     parser.add_argument("path", type=Path, help="a sweep dir (outputs/multirun/DATE/TIME) or a run dir")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.md/.csv and curves.png (default: PATH)")
     parser.add_argument("--no-plot", action="store_true", help="skip curves.png")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from gan_runner.atomic import write_npz
+from gan_runner.cli.boundary import OneLineParser
 from gan_runner.cli.common import EXIT_USER_ERROR, add_common_args, guarded, load_for_cli, resolve_device  # noqa: F401
 from gan_runner.cli.output_paths import check_room, writable_path
 from gan_runner.errors import UserError
@@ -147,7 +148,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """gan-sample's arguments."""
-    p = argparse.ArgumentParser(prog="gan-sample", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="gan-sample", description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--num", type=int, default=10_000, help="samples to write with --out (default 10000)")
     p.add_argument("--out", help="write samples to this .npz: uint8 'images' (N, C, H, W), 'labels' where conditional")
