@@ -329,14 +329,17 @@ def test_a_bug_stays_a_traceback_with_exit_1_and_a_line_asking_to_report_it(gan_
     assert code == 1 and "Traceback" in err and "this is a bug in gan-runner" in err
 
 
-def test_a_sweep_job_that_cannot_be_composed_fails_alone(gan_run_here, tmp_path):
-    # Hydra composes every job before launching any: `model=nosuch` used to end the sweep (exit 2) before job 0 ran
+def test_a_sweep_job_that_cannot_be_composed_or_has_a_bad_value_fails_alone(gan_run_here, tmp_path):
+    # Hydra composes every job before launching any: `model=nosuch` used to end the sweep (exit 2) before job 0 ran;
+    # a seed beyond 64 bits fails its own job, not the sweep
     sweep = tmp_path / "sweep"
-    out = gan_run_here("-m", *[o for o in tiny("dcgan") if not o.startswith("model=")], "model=nosuch,dcgan",
+    huge = "99999999999999999999999"
+    out = gan_run_here("-m", *[o for o in tiny("dcgan") if not o.startswith("model=")], "model=nosuch,dcgan", f"seed=0,{huge}",
                        "trainer.max_steps=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    bad, good = (json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1"))
-    assert bad == {"status": "failed", "reason": "unknown model 'nosuch' (choices: acgan, cgan, dcgan, gan, infogan, sngan)"}
-    assert good["status"] == "completed"
+    jobs = [json.loads((sweep / str(job) / "metrics.json").read_text()) for job in range(4)]  # (nosuch|dcgan) x (0|huge)
+    assert [j["status"] for j in jobs] == ["failed", "failed", "completed", "failed"]
+    assert jobs[0]["reason"] == "unknown model 'nosuch' (choices: acgan, cgan, dcgan, gan, infogan, sngan)"
+    assert "seed must be an integer of at most 64 bits" in jobs[3]["reason"]
     assert "- model=nosuch" in (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
-    assert not (sweep / "0" / "checkpoints").exists()
+    assert not any((sweep / str(job) / "checkpoints").exists() for job in (0, 1, 3))

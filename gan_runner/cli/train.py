@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.cli import sweep_jobs
 from gan_runner.cli.boundary import EXIT_DIVERGED, EXIT_USER_ERROR, report, signal_exit_code, user_error_line
 from gan_runner.errors import UserError
 
@@ -73,6 +74,9 @@ def _app(cfg: DictConfig) -> float | None:
 
         run_dir = shared_run_dir(run_dir)  # Hydra resolves ${now:...} in each process: rank 0's dir for all
     try:
+        failed = sweep_jobs.compose_failure(cfg)
+        if failed is not None:  # a sweep job whose overrides did not compose (sweep_jobs.py)
+            raise UserError(failed)
         metrics = run(resolved(cfg, sys.argv[1:]), run_dir)
     except Exception as e:  # noqa: BLE001  (the boundary sorts user errors from bugs)
         if HydraConfig.get().mode == RunMode.MULTIRUN and user_error_line(e) is not None and not _full_error_requested():
@@ -80,7 +84,7 @@ def _app(cfg: DictConfig) -> float | None:
             line = user_error_line(e)
             print(f"error: {line}", file=sys.stderr)
             write_json(run_dir / "metrics.json", {"status": "failed", "reason": line})
-            return objective_value({"status": "failed"}, cfg.get("objective"))
+            return objective_value({"status": "failed"}, OmegaConf.select(cfg, "objective", default=None))
         # sys.exit here, not a raise: Hydra would print its own "Error executing job" line first
         sys.exit(report(e, _full_error_requested()))
     rel = os.path.relpath(run_dir)
@@ -135,6 +139,7 @@ _INT = re.compile(r"[+-]?\d+")
 def check_overrides(argv: list[str]) -> None:
     """Refuse up front what Hydra's parser would crash on: absurdly long keys, integers beyond 64 bits
     (Python will not even parse one of 4,300+ digits); and a run dir another gan-run is writing."""
+    multirun = "-m" in argv or "--multirun" in argv
     for arg in argv:
         if arg.startswith("-") or "=" not in arg:
             continue
@@ -144,9 +149,13 @@ def check_overrides(argv: list[str]) -> None:
                             "(gan-run --cfg job lists them)")
         for token in re.split(r"[\[\],:]", value):
             token = token.strip()
-            if _INT.fullmatch(token) and (len(token) > 21 or not -(2**63) <= int(token) < 2**64):
+            if not _INT.fullmatch(token):
+                continue
+            # a sweep's jobs each check their own values (one bad job fails alone); only what Hydra cannot parse ends it
+            too_big = len(token) > 4000 if multirun else len(token) > 21 or not -(2**63) <= int(token) < 2**64
+            if too_big:
                 raise UserError(f"{key.lstrip('+~')}={token[:20]}... is an integer beyond 64 bits ({len(token)} digits)")
-        if key == "hydra.run.dir" and not ("-m" in argv or "--multirun" in argv):
+        if key == "hydra.run.dir" and not multirun:
             from gan_runner.training.run_lock import holder_pid_error
 
             busy = holder_pid_error(Path(value))  # before Hydra writes .hydra/ into someone else's run
@@ -197,6 +206,9 @@ def _all_keys(d: object, prefix: str = "") -> list[str]:
         out.append(f"{prefix}{k}")
         out += _all_keys(v, f"{prefix}{k}.")
     return out
+
+
+sweep_jobs.install(lambda e, overrides: explain_compose_error(e, overrides))  # here: launcher workers import this module too
 
 
 def main() -> None:
