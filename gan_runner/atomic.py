@@ -5,9 +5,11 @@ metrics.json/eval.json, sample archives and cached feature networks alike.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -18,13 +20,22 @@ import torch
 def write_atomic(path: Path, write: Callable[[BinaryIO], None], *, sync_dir: bool = False) -> None:
     """Call `write(f)` on a temp file beside `path`, fsync it and rename it onto `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process: two writers never share a temp file
     try:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is None:  # a failed write() names no file: say which one
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise
+    except RuntimeError as e:  # torch.save reports a failed write (a full disk: "unexpected pos") as a RuntimeError
+        first = (str(e).strip().splitlines() or ["RuntimeError"])[0][:120]
+        full = shutil.disk_usage(path.parent).free < 2**20
+        raise OSError(errno.ENOSPC if full else errno.EIO, "No space left on device" if full else f"write failed ({first})",
+                      str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
     if sync_dir:  # the rename itself survives a power cut only once the directory is synced

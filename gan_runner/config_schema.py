@@ -152,6 +152,12 @@ def keys_of(schema: type) -> list[str]:
     return [f.name for f in fields(schema)]
 
 
+def _short(value: Any) -> str:
+    """repr(value), cut to one readable line (a 5,000-character key or value must not flood the terminal)."""
+    text = repr(value)
+    return text if len(text) <= 43 else text[:40] + "..."
+
+
 def validate(section: str, schema: type[T], values: Mapping[str, Any] | None) -> T:
     """The section's values as a `schema` instance; one ConfigError line for an unknown key, a wrong type or range."""
     values = {**yaml_defaults(section), **dict(values or {})} if section in DEFAULTS_FROM else dict(values or {})
@@ -165,7 +171,9 @@ def validate(section: str, schema: type[T], values: Mapping[str, Any] | None) ->
     hints = typing.get_type_hints(schema)
     for key, value in values.items():
         if not _strictly(value, hints[key]):  # OmegaConf would turn "1e-4" or 1 into a float or a bool: a YAML typo
-            raise ConfigError(f"{section}.{key} must be {meta[key]['must']}, got {value!r}")
+            raise ConfigError(f"{section}.{key} must be {meta[key]['must']}, got {_short(value)}")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # torch and the loop count in int64
+            raise ConfigError(f"{section}.{key} must be {meta[key]['must']} of at most 64 bits, got {str(value)[:30]}...")
     try:
         obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
     except (ValidationError, ConfigKeyError, MissingMandatoryValue) as e:

@@ -106,12 +106,54 @@ def best_of(tag: str, points: list[tuple[int, float]]) -> float | None:
     return max(values) if higher_is_better(tag.split("/", 1)[-1]) else min(values)
 
 
+def read_overrides(path: Path) -> list[str]:
+    """A run's .hydra/overrides.yaml: a list of strings ([] when absent); one UserError line when it is not one."""
+    if not path.is_file():
+        return []
+    try:
+        value = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:  # safe_load refuses !!python tags: such a file is not Hydra's
+        raise UserError(f"{path} is not a Hydra overrides file ({' '.join(str(e).split())[:120]})") from None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+        raise UserError(f"{path} is not a Hydra overrides file (expected a list of strings, got {type(value).__name__})")
+    _check_encodable(path, value)
+    return value
+
+
+def _check_encodable(path: Path, value: object) -> None:
+    """A UserError when a decoded file holds lone surrogates ("\\ud800" escapes): no report could be written with them."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise UserError(f"{path} holds text that is not valid Unicode (a lone surrogate escape)") from None
+
+
+def read_metrics(path: Path) -> dict | None:
+    """A run's metrics.json (None when absent); one UserError line when it is not the object gan-run writes."""
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({str(e)[:100]})") from None
+    if not isinstance(metrics, dict):
+        raise UserError(f"{path} is not a gan-run metrics.json (expected an object, got {type(metrics).__name__})")
+    _check_encodable(path, metrics)
+    for key in ("final", "eval", "periodic_eval"):
+        if metrics.get(key) is not None and not isinstance(metrics[key], dict):
+            raise UserError(f"{path}: '{key}' must be an object, got {type(metrics[key]).__name__}")
+    for key, kinds in (("status", str), ("reason", str), ("step", int), ("steps_per_s", (int, float))):
+        if metrics.get(key) is not None and not isinstance(metrics[key], kinds):
+            raise UserError(f"{path}: '{key}' has the wrong type ({type(metrics[key]).__name__})")
+    return metrics
+
+
 def read_run(path: Path, root: Path) -> RunRow:
     """Collect status, final and best figures, and curves of one run dir."""
-    overrides_file = path / ".hydra" / "overrides.yaml"
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-    overrides = [o for o in overrides or [] if not o.startswith(("hydra.", "hydra/"))]
-    metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else None
+    overrides = [o for o in read_overrides(path / ".hydra" / "overrides.yaml") if not o.startswith(("hydra.", "hydra/"))]
+    metrics = read_metrics(path / "metrics.json")
     curves = read_scalars(path / "tb")
     name = path.relative_to(root).as_posix() if path != root else path.name
     if metrics is None:

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +23,7 @@ from gan_runner.devices import native_bf16, resolve_device
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.grids import picture_renderer
 from gan_runner.losses.base import AdversarialLoss
+from gan_runner.memory_budget import batch_bytes, check_fits, step_bytes
 from gan_runner.models.base import GANModel
 from gan_runner.optim import build_optimizers, clip_norms
 from gan_runner.plugins import activate, used_plugins
@@ -30,11 +31,21 @@ from gan_runner.registry import LOSSES, MODELS
 from gan_runner.stabilizers import Stabilizers, build_stabilizers
 from gan_runner.stabilizers.unrolled import unrolled_g_objective
 from gan_runner.training import distributed
-from gan_runner.training.checkpoint import CKPT_DIR, LAST, load_checkpoint, load_newest_good
+from gan_runner.training.checkpoint import (
+    CKPT_DIR,
+    LAST,
+    config_difference,
+    data_spec_record,
+    load_checkpoint,
+    load_newest_good,
+    remove_temp_files,
+    spec_difference,
+)
 from gan_runner.training.compiled import compile_models, needs_double_backward
 from gan_runner.training.ema import EMA
 from gan_runner.training.phases import Batches, Phase, d_objective, g_objective
 from gan_runner.training.run_eval import GeneratorEvaluator, build_periodic_eval, eval_metric_names, evaluate_final
+from gan_runner.training.run_lock import RunDirLock
 from gan_runner.training.trainer import Trainer
 
 
@@ -70,6 +81,19 @@ def find_resume_checkpoint(resume: Any, run_dir: Path, device: torch.device) -> 
     return ckpt
 
 
+def check_model_fits(build: Callable[[], GANModel], batch_size: int, device: torch.device) -> None:
+    """Refuse a model whose weights, optimizer state and one step's activations cannot fit on `device`."""
+
+    def one_step(model: torch.nn.Module) -> None:
+        assert isinstance(model, GANModel)
+        latent = model.sample_latent(batch_size, "meta")
+        model.discriminate(model.G(latent), latent.y)
+
+    need = step_bytes(build, one_step)
+    check_fits(need, device, f"the model with batch size {batch_size}", "lower model.width, model.z_dim, "
+               "dataset.image_size or dataset.batch_size")
+
+
 def build_phases(model: GANModel, loss: AdversarialLoss, stab: Stabilizers, stream: BatchStream, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, ema: EMA | None, n_critic: int, device: torch.device,
                  clip: tuple[float | None, float | None] = (None, None)) -> list[Phase]:
@@ -103,8 +127,8 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     ranks = distributed.init()  # torchrun: join the other processes (a no-op alone)
     device = distributed.rank_device(resolve_device(opts.device), ranks)
     seed = config.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"seed must be an integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**64:
+        raise ConfigError(f"seed must be an integer of at most 64 bits, got {str(seed)[:40]!r}")
     if opts.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(seed)
@@ -113,12 +137,19 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     batch_size = dcfg.get("batch_size")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"dataset.batch_size must be an integer >= 1, got {batch_size!r}")
+    for key in ("root", "path", "source"):  # an empty path would silently mean the current directory
+        if key in dcfg and isinstance(dcfg[key], str) and not dcfg[key].strip():
+            raise ConfigError(f"dataset.{key} is empty; give a folder (or leave the key out)")
+    check_fits(batch_bytes(batch_size, dcfg.get("image_size")), device, f"a batch of {batch_size} images of "
+               f"{dcfg.get('image_size')}x{dcfg.get('image_size')}", "lower dataset.image_size or dataset.batch_size")
     data = build_dataset(dcfg)
     if opts.precision == "auto":
         # bf16 pays for convolutions; 2D mixtures need fp32's resolution (modes of std 0.01) and gain nothing
         opts = replace(opts, precision="bf16" if data.spec.is_image and native_bf16(device) else "fp32")
     stab = build_stabilizers(config.get("stabilize"), data.spec, opts.max_steps)
     model_name, model_opts = named_options(config["model"], "model")
+    check_model_fits(lambda: MODELS.build(model_name, data.spec, stab.d_transforms, options=model_opts),
+                     min(batch_size, len(data)), device)  # a batch larger than the data has its own message
     model = MODELS.build(model_name, data.spec, stab.d_transforms, options=model_opts).to(device)
     if opts.channels_last and data.spec.is_image:
         # NHWC: the layout oneDNN (CPU) and cuDNN tensor cores run convolutions fastest in
@@ -145,6 +176,9 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     trainer.plugins = used_plugins(config)  # which plugin built what: checkpoints and metrics.json record it
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:
+        diff = config_difference(ckpt.get("config"), config) or spec_difference(ckpt.get("spec"), data_spec_record(data.spec))
+        if diff is not None:
+            raise ConfigError(f"trainer.resume={tcfg['resume']}: the checkpoint does not fit this config: {diff}")
         try:
             trainer.load_state_dict(ckpt)
         except (RuntimeError, KeyError, ValueError) as e:
@@ -157,11 +191,29 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
 
 
 def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
-    """Train one run described by `cfg`, writing everything under `run_dir`; returns metrics.json's content."""
+    """Train one run described by `cfg`, writing everything under `run_dir`; returns metrics.json's content.
+
+    The run dir's lock is held throughout (from before the resume checkpoint is read when the dir exists):
+    a second writer is refused in one line.
+    """
     t_start = time.monotonic()
-    trainer = build_trainer(cfg, run_dir)  # fails on bad input before the run dir gets training outputs
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunDirLock(run_dir) if distributed.env_ranks().is_main else None  # rank 0 alone writes the run dir
+    try:
+        if lock is not None:
+            lock.acquire()
+        trainer = build_trainer(cfg, run_dir)  # fails on bad input before the run dir gets training outputs
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if lock is not None:
+            lock.acquire()
+            remove_temp_files(run_dir)  # a killed writer's temp files: ours alone to clean now
+        return _train(trainer, run_dir, t_start)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(trainer: Trainer, run_dir: Path, t_start: float) -> dict[str, Any]:
     metrics = trainer.train()
     if not trainer.ranks.is_main:
         return metrics  # rank 0 evaluates and writes metrics.json

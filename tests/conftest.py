@@ -137,6 +137,17 @@ def gan_run_here(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPa
     return _run
 
 
+def call_main(main: Callable[[list[str]], None], argv: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """A console entry point's main(argv) in this process: its exit code and stderr."""
+    capfd.readouterr()
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return code, capfd.readouterr().err
+
+
 # ------------------------------------------------------------- objectives as the training phases compute them
 class Recorder(dict):
     """A stats sink that keeps the last value reported under each name (tests read them like a dict)."""

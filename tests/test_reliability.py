@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_runner.errors import UserError
 from gan_runner.losses.standard import NonSaturating
@@ -176,3 +178,160 @@ def test_resume_auto_starts_fresh_then_continues(tmp_path):
     assert first["step"] == 2
     second = run(cfg("trainer.max_steps=4", "trainer.resume=auto"), tmp_path / "run")
     assert second["step"] == 4 and load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 4
+
+
+# ------------------------------------------------------------------------------ issue 22: disks, writers, Ctrl-C
+def test_torch_save_failing_on_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, gan_run_here):
+    # torch.save reports a full disk as RuntimeError ("unexpected pos"), not OSError: it escaped as a 58-line traceback
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def save_then_fail(obj, f, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            f.write(b"partial")
+            raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                               "data/3: file write failed; unexpected pos 2240 vs 2132")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", save_then_fail)
+    out = gan_run_here(*tiny("dcgan"), "trainer.max_steps=4", "trainer.ckpt_every=2", f"hydra.run.dir={tmp_path / 'run'}")
+    monkeypatch.setattr(ckpt_mod.torch, "save", real_save)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "could not write checkpoint" in out.stderr and "the previous checkpoint is intact" in out.stderr
+    ckpt_dir = tmp_path / "run" / "checkpoints"
+    assert load_checkpoint(ckpt_dir / "last.pt")["step"] == 2
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["last.pt", "step_0000002.pt"], "no temp files left"
+    assert not (tmp_path / "run" / ".gan-run.lock").exists(), "the lock goes with the run"
+
+
+def test_a_failed_metrics_write_is_one_line(tmp_path, monkeypatch, gan_run_here):
+    from gan_runner import run as run_mod
+
+    def full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_mod, "write_json", full)
+    out = gan_run_here(*tiny("dcgan"), "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2, out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "metrics.json: no space left on the device" in line
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 2
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 400 KB tmpfs (root only; skipped where mounting is not allowed)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_real_full_disk_is_one_line_for_each_tool(small_tmpfs, gan_run_here, capfd, tmp_path):
+    # dcgan width 8 on 8x8 digits: a checkpoint is ~60 KB, so the 400 KB disk fills within a few checkpoints
+    run_dir = small_tmpfs / "run"
+    out = gan_run_here(*tiny("dcgan"), "trainer.max_steps=40", "trainer.ckpt_every=1", "trainer.sample_every=1000",
+                       f"hydra.run.dir={run_dir}")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "no space left" in out.stderr.lower() or "No space left" in out.stderr
+    last = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # the earlier checkpoints are intact
+    for path in (run_dir / "checkpoints").glob("*.pt"):
+        load_checkpoint(path)
+    assert last["step"] >= 1
+    from gan_runner.cli.sample import main as sample_main
+
+    filler = small_tmpfs / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_tmpfs).free - 4096))
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as info:
+        sample_main([str(run_dir), "--out", str(small_tmpfs / "s.npz"), "--num", "2000", "--quiet"])
+    err = capfd.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    with open(small_tmpfs / "filler2", "wb") as f:  # nothing left at all: Hydra's own .hydra/ write fails
+        try:
+            f.write(b"\0" * shutil.disk_usage(small_tmpfs).free)
+        except OSError:
+            pass
+    out = gan_run_here(*tiny("dcgan"), f"hydra.run.dir={small_tmpfs / 'run2'}")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "no space left" in out.stderr
+
+
+def test_a_second_writer_in_a_busy_run_dir_is_refused_naming_the_holder(tmp_path, gan_run_here):
+    run_dir = tmp_path / "run"
+    proc = start_cli(run_dir, "trainer.ckpt_every=5")
+    try:
+        for args in ([], ["trainer.resume=auto"]):
+            out = gan_run_here(*tiny("dcgan"), *args, f"hydra.run.dir={run_dir}")
+            assert out.returncode == 2, out.stderr
+            [line] = out.stderr.strip().splitlines()
+            assert f"is in use by another gan-run (pid {proc.pid})" in line
+        assert proc.poll() is None, "the first run goes on"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGINT, err
+    finally:
+        proc.kill()
+    steps = [e.step for e in EventAccumulator(str(run_dir / "tb")).Reload().Scalars("loss/d")]
+    assert len(steps) == len(set(steps)), "one writer: no step logged twice"
+    again = gan_run_here(*tiny("dcgan"), "trainer.resume=auto", f"trainer.max_steps={max(steps) + 2}", f"hydra.run.dir={run_dir}")
+    assert again.returncode == 0, again.stderr  # the lock died with its holder
+
+
+def test_run_dir_lock_is_released_when_its_holder_is_killed(tmp_path):
+    from gan_runner.training.run_lock import RunDirLock
+
+    code = (f"from gan_runner.training.run_lock import RunDirLock; import time; RunDirLock({str(tmp_path)!r}).acquire(); "
+            "print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with pytest.raises(UserError, match=f"pid {holder.pid}"):
+        RunDirLock(tmp_path).acquire()
+    holder.kill()
+    holder.wait()
+    with RunDirLock(tmp_path):  # kill -9 released it
+        pass
+    assert not (tmp_path / ".gan-run.lock").exists()
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.5, 3.0])
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback_and_leaves_nothing(tmp_path, delay):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gan_runner.cli.train", *tiny("dcgan"), "trainer.max_steps=100000",
+                             f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    # 130 from the boundary; -SIGINT where Python itself ended by SIGINT after our one line (still importing)
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    if run_dir.exists() and not (run_dir / "metrics.json").exists():  # interrupted before training began
+        assert not {"checkpoints", "tb", ".gan-run.lock"} & {p.name for p in run_dir.iterdir()}
+
+
+def test_rollback_logs_each_step_once_and_skips_blown_up_checkpoints(tmp_path, nan_once_loss, monkeypatch):
+    from gan_runner.training import guards
+
+    # step 6's checkpoint is made to look blown up: the rollback at step 7 must return to step 4, not 6
+    real = guards.blown_up
+    monkeypatch.setattr("gan_runner.training.trainer.blown_up", lambda ck: "huge" if ck["step"] == 6 else real(ck))
+    metrics = run(cfg("loss.name=nan_once", "trainer.max_steps=8", "trainer.ckpt_every=2", "trainer.log_every=1",
+                      "trainer.on_divergence=rollback"), tmp_path / "run")
+    [event] = metrics["rollbacks"]
+    assert (event["at_step"], event["to_step"]) == (7, 4)
+    steps = [e.step for e in EventAccumulator(str(tmp_path / "run" / "tb")).Reload().Scalars("loss/d")]
+    assert steps == list(range(1, 9)), "steps 5-6 logged before the rollback are purged, not duplicated"
+
+
+def test_blown_up_names_huge_or_non_finite_weights():
+    from gan_runner.training.guards import blown_up
+
+    assert blown_up({"G": {"w": torch.ones(3)}, "D": {"w": torch.ones(3)}}) is None
+    assert "1e+09" in blown_up({"G": {"w": torch.full((3,), 1e9)}, "D": {}})
+    assert "nan" in blown_up({"G": {}, "D": {"b": torch.tensor([float("nan")])}})

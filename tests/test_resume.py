@@ -61,7 +61,7 @@ def test_cli_resume_continues_in_place_without_duplicate_tensorboard_steps(tmp_p
 def test_resume_with_a_different_model_is_a_clear_error(tmp_path):
     run(compose_tiny("trainer.max_steps=3"), tmp_path / "a")
     out = gan_run(*tiny("acgan"), "model.width=16", f"trainer.resume={tmp_path / 'a'}", cwd=tmp_path)
-    assert out.returncode == 2 and "does not fit this config" in out.stderr
+    assert out.returncode == 2 and "does not fit this config: model.width was 8" in out.stderr
 
 
 def test_same_seed_same_run_and_different_seed_different_run(tmp_path):

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from gan_runner.cli.boundary import EXIT_USER_ERROR, guarded  # noqa: F401  (the CLIs' one boundary)
 from gan_runner.errors import UserError
 
 if TYPE_CHECKING:
     from gan_runner.generation.loading import LoadedRun
-
-EXIT_USER_ERROR = 2
 
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
@@ -21,12 +19,23 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="sample with the EMA generator where the run kept one (default) or the raw one")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed; same samples on CPU and GPU (default 0)")
+    p.add_argument("--seed", type=seed64, default=0, help="latent seed; same samples on CPU and GPU (default 0)")
     p.add_argument("--batch-size", type=int, default=500, help="generator batch size (default 500)")
     p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                    help="a plugin .py file or module the run was built with (installed plugins load by themselves)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--verbose", action="store_true", help="full tracebacks for errors")
+
+
+def seed64(text: str) -> int:
+    """A --seed value: an integer torch's generators take (at most 64 bits)."""
+    try:
+        n = int(text) if len(text.strip()) <= 21 else None
+    except ValueError:
+        n = None
+    if n is None or not -(2**63) <= n < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer of at most 64 bits, got {text[:30]!r}")
+    return n
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,18 +59,3 @@ def load_for_cli(target: str, device: torch.device, plugins: Sequence[str] = ())
         first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:200]
         raise UserError(f"cannot rebuild the model from {target} ({first}); "
                         "was it written by another gan-runner version?") from e
-
-
-def guarded(body: Callable[[], None], verbose: bool) -> int:
-    """Run body; a UserError becomes one 'error: ...' line on stderr and exit code 2."""
-    try:
-        body()
-    except UserError as e:
-        if verbose:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 from gan_runner.atomic import json_safe, write_json
+from gan_runner.cli.boundary import OneLineParser
 from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolve_device
+from gan_runner.cli.output_paths import writable_path
 from gan_runner.errors import UserError
 from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
 from gan_runner.metrics.fid_inception import WEIGHTS_FILE, fetch_weights, read_weights
@@ -65,12 +67,16 @@ def format_table(results: dict[str, float]) -> str:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
+    from gan_runner.generation.loading import offline
     from gan_runner.metrics.features import feature_space_names
     from gan_runner.plugins import activate
     from gan_runner.progress import StderrProgress, no_progress
 
     if args.num < 2 or args.batch_size < 1:
         raise UserError("--num must be >= 2 and --batch-size >= 1")
+    for flag, value in (("--json", args.json), ("--save-ref-stats", args.save_ref_stats)):
+        if value is not None:
+            writable_path(value, flag)
     t_start = time.perf_counter()
     device = resolve_device(args.device)
     activate(args.plugin)  # plugin metrics, feature nets and models are known before the lists are checked
@@ -88,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.ref_stats is not None:
         load_ref_stats(args.ref_stats)  # readable and well-shaped; its dimension is checked against the features
     run = load_for_cli(args.run, device, args.plugin)
-    data = build_dataset(run.config["dataset"])
+    data = build_dataset(offline(run.config["dataset"]))  # evaluating a run never downloads
     kinds = model_needs(run.model, inception=args.inception is not None or args.features == "inception")
     if names is None:
         names = default_metrics(data.spec, **kinds)
@@ -96,7 +102,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     progress = no_progress if args.quiet else StderrProgress()
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
     num_real = len(data) if args.num_real == "all" else args.num_real
-    out = Path(args.json) if args.json else eval_json_path(args.run)
+    out = writable_path(args.json, "--json") if args.json else writable_path(eval_json_path(args.run), "eval.json")
     # Feature files (memmaps, unlinked at once) go beside eval.json: the run's disk, not a RAM-backed /tmp.
     ev = evaluate_run(run, data, names, num=args.num, seed=args.seed, ema=args.ema, batch_size=args.batch_size,
                       device=device, cache_dir=cache_dir, inception=args.inception, num_real=num_real,
@@ -137,7 +143,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """gan-eval's arguments."""
-    p = argparse.ArgumentParser(prog="gan-eval", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="gan-eval", description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,parzen,modes,stacked_modes,class_acc,purity (default: all that fit)")
     p.add_argument("--num", type=int, default=10_000, help="generated samples (default 10000)")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gan_runner.cli.common import guarded
+from gan_runner.cli.boundary import OneLineParser, guarded
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gan-prepare", description="Decode, crop and resize a folder of images once "
+    p = OneLineParser(prog="gan-prepare", description="Decode, crop and resize a folder of images once "
                                 "into a memory-mappable dataset (train on it with dataset=prepared dataset.root=DIR).")
     p.add_argument("src", nargs="?", help="folder of images (class subfolders or dataset.json give labels)")
     p.add_argument("--image-size", type=int, default=64, help="side of the square samples (default 64)")
@@ -24,8 +24,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
+    from gan_runner.cli.output_paths import writable_path
     from gan_runner.data.cache import clear_cache, default_cache_dir, list_cache
     from gan_runner.data.images import check_folder_options
     from gan_runner.data.prepare import prepare_folder
@@ -47,8 +46,9 @@ def _body(args: argparse.Namespace) -> None:
     if args.src is None:
         raise UserError("gan-prepare needs SRC (a folder of images), or --list / --clear")
     check_folder_options("gan-prepare", args.image_size, args.channels, args.crop, args.workers)
+    out_dir = writable_path(args.out, "--out", folder=True) if args.out is not None else None
     out = prepare_folder(args.src, image_size=args.image_size, channels=args.channels, crop=args.crop,
-                         workers=args.workers, out=Path(args.out).expanduser() if args.out else None,
+                         workers=args.workers, out=out_dir,
                          name="gan-prepare", quiet=args.quiet)
     print(out)
 
@@ -57,3 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of gan-prepare: exit 0 done, 2 bad input (one line)."""
     args = _parser().parse_args(argv)
     sys.exit(guarded(lambda: _body(args), args.verbose))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,18 +10,24 @@ an unreadable checkpoint prints one line and exits with code 2 (--verbose shows 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from gan_runner.atomic import write_npz
+from gan_runner.cli.boundary import OneLineParser
 from gan_runner.cli.common import EXIT_USER_ERROR, add_common_args, guarded, load_for_cli, resolve_device  # noqa: F401
+from gan_runner.cli.output_paths import check_room, writable_path
 from gan_runner.errors import UserError
 
 if TYPE_CHECKING:
     from gan_runner.generation.loading import LoadedRun
     from gan_runner.generation.sampling import Samples
     from gan_runner.progress import ProgressFn
+
+MAX_GRID = 10_000  # pictures per grid: a 100x100 sheet; beyond that no one looks
+
 
 def sibling(path: Path, suffix: str) -> Path:
     """grid.png + 'interpolate' -> grid_interpolate.png."""
@@ -67,6 +73,8 @@ def dd_sampler(args: argparse.Namespace, run: "LoadedRun", progress: "ProgressFn
 
 
 def _sample(args: argparse.Namespace) -> None:
+    import torch
+
     from gan_runner.generation.sampling import (
         generate,
         grid_count,
@@ -77,6 +85,7 @@ def _sample(args: argparse.Namespace) -> None:
         save_png,
         traversal_grids,
     )
+    from gan_runner.memory_budget import check_fits
     from gan_runner.progress import StderrProgress, no_progress
 
     if args.out is None and args.grid is None:
@@ -85,9 +94,17 @@ def _sample(args: argparse.Namespace) -> None:
         raise UserError("--interpolate, --per-class and --traverse write PNGs beside --grid; give --grid FILE.png")
     if args.num < 1 or args.batch_size < 1:
         raise UserError("--num and --batch-size must be >= 1")
+    if not 1 <= args.grid_size <= MAX_GRID:
+        raise UserError(f"--grid-size must be between 1 and {MAX_GRID}, got {args.grid_size}")
+    out = writable_path(args.out, "--out") if args.out is not None else None
+    grid_path = writable_path(args.grid, "--grid") if args.grid is not None else None
     check_dd_args(args)
     device = resolve_device(args.device)
     run = load_for_cli(args.run, device, args.plugin)
+    if out is not None:  # uint8 samples are held in memory, then written: both must have room (as gan-eval checks)
+        need = args.num * math.prod(run.model.spec.shape) * (1 if run.model.spec.is_image else 4)
+        check_fits(need, torch.device("cpu"), f"--num {args.num} samples", "lower --num")
+        check_room(out, need, "--out", "lower --num or write elsewhere")
     progress = no_progress if args.quiet else StderrProgress()
     draw = dd_sampler(args, run, progress)
     kw = {"ema": args.ema, "seed": args.seed}
@@ -101,16 +118,17 @@ def _sample(args: argparse.Namespace) -> None:
         for name, t in (("labels", s.y), ("codes_cat", s.c_cat), ("codes_cont", s.c_cont)):
             if t is not None:
                 arrays[name] = t.numpy()
-        write_npz(Path(args.out), arrays)
+        write_npz(out, arrays)
         shapes = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in arrays.items())
         print(f"wrote {args.out}: {shapes}")
     if args.grid is not None:
-        grid = Path(args.grid)
+        grid = grid_path
         real = None
         if not run.model.spec.is_image:  # 2D scatter plots show the data in gray underneath
             from gan_runner.data import build_dataset
+            from gan_runner.generation.loading import offline
 
-            real = build_dataset(run.config["dataset"]).x[:2000]
+            real = build_dataset(offline(run.config["dataset"])).x[:2000]
         if draw is None:
             pictures = {grid: sample_grid(run, args.grid_size, real=real, **kw)}
         else:  # the same picture, drawn from discriminator-driven samples
@@ -124,13 +142,13 @@ def _sample(args: argparse.Namespace) -> None:
             for name, img in traversal_grids(run, args.grid_size, **kw).items():
                 pictures[sibling(grid, f"traverse_{name}")] = img
         for path, img in pictures.items():
-            save_png(img, path)
+            save_png(img, writable_path(path, "--grid"))
             print(f"wrote {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """gan-sample's arguments."""
-    p = argparse.ArgumentParser(prog="gan-sample", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="gan-sample", description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--num", type=int, default=10_000, help="samples to write with --out (default 10000)")
     p.add_argument("--out", help="write samples to this .npz: uint8 'images' (N, C, H, W), 'labels' where conditional")

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -19,13 +20,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.cli import sweep_jobs
+from gan_runner.cli.boundary import EXIT_DIVERGED, EXIT_USER_ERROR, report, signal_exit_code, user_error_line
 from gan_runner.cli.job_dirs import register_resolvers
 from gan_runner.cli.searchpath import register as register_search_path
 from gan_runner.errors import UserError
 from gan_runner.plugins import activate
 
-EXIT_USER_ERROR = 2
-EXIT_DIVERGED = 3
 register_resolvers()  # at import: sweep job dirs are named in the process that runs the job (joblib, submitit too)
 
 
@@ -48,6 +49,25 @@ def objective_value(metrics: dict, key: str | None) -> float | None:
     return -math.inf if direction.startswith("max") else math.inf
 
 
+def divergence_hint(cfg: DictConfig, metrics: dict) -> str:
+    """What to try after a divergence; never what is already on (rollback)."""
+    if OmegaConf.select(cfg, "trainer.on_divergence") == "rollback":
+        n = len(metrics.get("rollbacks") or [])
+        if n == 0:
+            return "rollback is on but no checkpoint with finite, bounded weights came before it; lower optimizer.lr_g/lr_d"
+        return f"{n} rollback(s) with lower learning rates did not help; lower optimizer.lr_g/lr_d or raise trainer.max_rollbacks"
+    return "trainer.on_divergence=rollback retries from a checkpoint with lower learning rates"
+
+
+def resolved(cfg: DictConfig, argv: list[str]) -> DictConfig:
+    """`cfg` with its interpolations resolved; a dangling `${...}` becomes one UserError line."""
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        raise UserError(explain_compose_error(e, argv)) from None
+    return cfg
+
+
 @hydra.main(version_base=None, config_path="pkg://gan_runner.conf", config_name="config")
 def _app(cfg: DictConfig) -> float | None:
     from gan_runner.atomic import write_json
@@ -59,23 +79,25 @@ def _app(cfg: DictConfig) -> float | None:
 
         run_dir = shared_run_dir(run_dir)  # Hydra resolves ${now:...} in each process: rank 0's dir for all
     try:
-        metrics = run(cfg, run_dir)
-    except UserError as e:
-        if _full_error_requested():
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        failed = sweep_jobs.compose_failure(cfg)
+        if failed is not None:  # a sweep job whose overrides did not compose (sweep_jobs.py)
+            raise UserError(failed)
+        metrics = run(resolved(cfg, sys.argv[1:]), run_dir)
+    except Exception as e:  # noqa: BLE001  (the boundary sorts user errors from bugs)
+        if HydraConfig.get().mode == RunMode.MULTIRUN and user_error_line(e) is not None and not _full_error_requested():
             # One bad job must not end a sweep: record why it failed and let the others run.
-            write_json(run_dir / "metrics.json", {"status": "failed", "reason": str(e)})
-            return objective_value({"status": "failed"}, cfg.get("objective"))
-        sys.exit(EXIT_USER_ERROR)
+            line = user_error_line(e)
+            print(f"error: {line}", file=sys.stderr)
+            write_json(run_dir / "metrics.json", {"status": "failed", "reason": line})
+            return objective_value({"status": "failed"}, OmegaConf.select(cfg, "objective", default=None))
+        # sys.exit here, not a raise: Hydra would print its own "Error executing job" line first
+        sys.exit(report(e, _full_error_requested()))
     rel = os.path.relpath(run_dir)
     quiet = os.environ.get("RANK", "0") != "0"  # torchrun: rank 0 reports for every rank
     if metrics["status"] == "diverged":
         kept = "the last good checkpoint is in " + f"{rel}/checkpoints" if (run_dir / "checkpoints").is_dir() else "no checkpoint was written"
         if not quiet:
-            print(f"error: training diverged at {metrics['reason']}; {kept} "
-                  "(trainer.on_divergence=rollback retries from a checkpoint with lower learning rates)", file=sys.stderr)
+            print(f"error: training diverged at {metrics['reason']}; {kept} ({divergence_hint(cfg, metrics)})", file=sys.stderr)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(EXIT_DIVERGED)
         return objective_value(metrics, cfg.get("objective"))
@@ -86,12 +108,12 @@ def _app(cfg: DictConfig) -> float | None:
     if metrics["status"] == "interrupted" and HydraConfig.get().mode != RunMode.MULTIRUN:
         if not quiet:
             print(f"resume with: gan-run <same overrides> trainer.resume={rel}")
-        sys.exit(128 + int(metrics["signal"]))  # the shell convention for death by signal, after a clean save
+        sys.exit(signal_exit_code(metrics["signal"]))  # the shell convention for death by signal, after a clean save
     if metrics["status"] == "interrupted" and _sequential_sweep():
         # The jobs run in this process, whose handler caught the signal: without this, Ctrl-C ends one job and
         # Hydra starts the next. (Parallel launchers' parents get the signal themselves and stop.)
         print(f"sweep stopped by signal {metrics['signal']} during job {rel}; later jobs not started", file=sys.stderr)
-        sys.exit(128 + int(metrics["signal"]))
+        sys.exit(signal_exit_code(metrics["signal"]))
     return objective_value(metrics, cfg.get("objective"))
 
 
@@ -124,6 +146,37 @@ def _resume_in_place(argv: list[str]) -> list[str]:
     if target in ("", "null", "None", "auto") or not Path(target).exists():
         return argv  # run() reports the bad path with one clear line
     return argv + [f"hydra.run.dir={run_dir_of(target)}"]
+
+
+MAX_KEY = 255  # no config key is longer; Hydra would look such a name up as a file (ENAMETOOLONG)
+_INT = re.compile(r"[+-]?\d+")
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Refuse up front what Hydra's parser would crash on: absurdly long keys, integers beyond 64 bits
+    (Python will not even parse one of 4,300+ digits); and a run dir another gan-run is writing."""
+    multirun = "-m" in argv or "--multirun" in argv
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        if len(key) > MAX_KEY:
+            raise UserError(f"override key '{key[:40]}...' is {len(key)} characters long; no config key is "
+                            "(gan-run --cfg job lists them)")
+        for token in re.split(r"[\[\],:]", value):
+            token = token.strip()
+            if not _INT.fullmatch(token):
+                continue
+            # a sweep's jobs each check their own values (one bad job fails alone); only what Hydra cannot parse ends it
+            too_big = len(token) > 4000 if multirun else len(token) > 21 or not -(2**63) <= int(token) < 2**64
+            if too_big:
+                raise UserError(f"{key.lstrip('+~')}={token[:20]}... is an integer beyond 64 bits ({len(token)} digits)")
+        if key == "hydra.run.dir" and not multirun:
+            from gan_runner.training.run_lock import holder_pid_error
+
+            busy = holder_pid_error(Path(value))  # before Hydra writes .hydra/ into someone else's run
+            if busy is not None:
+                raise busy
 
 
 def explain_compose_error(exc: Exception, argv: list[str]) -> str:
@@ -171,6 +224,9 @@ def _all_keys(d: object, prefix: str = "") -> list[str]:
     return out
 
 
+sweep_jobs.install(lambda e, overrides: explain_compose_error(e, overrides))  # here: launcher workers import this module too
+
+
 def plugin_names(argv: list[str]) -> list[str]:
     """The plugins a command line names: `plugins=[a.py,b]` / `+plugins=...` (a single name without brackets too)."""
     names: list[str] = []
@@ -185,7 +241,30 @@ def plugin_names(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Console entry point of `gan-run`."""
+    """Console entry point of `gan-run`: every error a user can cause is one line and exit 2 (boundary.py)."""
+    try:
+        _main()
+    except (HydraException, OmegaConfBaseException) as e:
+        if _USER_FULL_ERROR:
+            raise
+        print(f"error: {explain_compose_error(e, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001  (Hydra's own writes, Ctrl-C during start-up)
+        if _raised_by_hydra(e) and not _USER_FULL_ERROR:
+            # Hydra's parser and defaults list raise plain ValueError/TypeError for some overrides (`dataset=0`)
+            print(f"error: cannot compose the config from these overrides: {' '.join(str(e).split())[:200]}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        sys.exit(report(e, _USER_FULL_ERROR))
+
+
+def _raised_by_hydra(e: BaseException) -> bool:
+    """Whether `e` came out of Hydra or OmegaConf composing the config (not out of our task or a file write)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return (isinstance(e, (ValueError, TypeError, AssertionError)) and bool(frames)
+            and any(part in frames[-1].filename for part in ("/hydra/", "/omegaconf/")))
+
+
+def _main() -> None:
     argv = _resume_in_place(sys.argv[1:])
     try:
         activate(plugin_names(argv))  # before Hydra starts: their conf/ folders join the search path (searchpath.py)
@@ -196,21 +275,12 @@ def main() -> None:
     if _under_torchrun():
         from gan_runner.training.distributed import env_ranks, rank_overrides
 
-        try:
-            argv = rank_overrides(argv, env_ranks())
-        except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(EXIT_USER_ERROR)
+        argv = rank_overrides(argv, env_ranks())
+    check_overrides(argv)
     sys.argv = [sys.argv[0]] + argv
     # Let composition errors reach us as exceptions (Hydra would print its multi-line report).
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        _app()
-    except (HydraException, OmegaConfBaseException) as e:
-        if _USER_FULL_ERROR:
-            raise
-        print(f"error: {explain_compose_error(e, argv)}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    _app()
 
 
 if __name__ == "__main__":

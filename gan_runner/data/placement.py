@@ -9,7 +9,6 @@ Every placement draws the same indices and flips from the stream's generator, so
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Literal, Mapping
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 
 from gan_runner.data.base import BatchStream, InMemoryData
 from gan_runner.errors import ConfigError, DataError
+from gan_runner.memory_budget import available_ram
 
 Placement = Literal["auto", "device", "host", "stream"]
 PLACEMENTS = ("auto", "device", "host", "stream")
@@ -41,18 +41,6 @@ def check_stream_options(dcfg: Mapping[str, Any], name: str | None = None) -> No
     if xflip and name in NO_FLIP:
         raise ConfigError(f"dataset.xflip=true would mirror the digits of dataset '{name}' (a mirrored 2 or 7 is no "
                           f"digit); leave dataset.xflip=false")
-
-
-def available_ram() -> int:
-    """Bytes of RAM available now (MemAvailable), or the physical total where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def resolve_placement(placement: str, nbytes: int, device: torch.device) -> str:

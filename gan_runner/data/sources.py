@@ -71,27 +71,34 @@ def list_images(root: Path) -> tuple[list[tuple[str, int, int]], int]:
     return found, loops
 
 
+MAX_CLASSES = 100_000  # a one-hot label of this size already costs 400 KB per sample
+
+
 def _json_labels(name: str, base: Path, names: list[str]) -> tuple[list[int], int]:
     """Labels from base/dataset.json ({"labels": [["rel/path.png", int], ...]}, StyleGAN's format)."""
     path = base / "dataset.json"
     try:
         entries = json.loads(path.read_text()).get("labels")
-        table = {str(p).replace("\\", "/"): int(c) for p, c in entries}
+        table = {str(p).replace("\\", "/"): c for p, c in entries}
     except (OSError, ValueError, TypeError, AttributeError) as e:
-        raise DataError(f"dataset '{name}': cannot read labels from {path} ({e}); "
+        raise DataError(f"dataset '{name}': cannot read labels from {path} ({str(e)[:120]}); "
                         'expected {"labels": [["path/in/folder.png", 0], ...]}') from None
+    # 1.7 is no class (int() truncated it before), Infinity and 10^12 are no class count (an overflow, a petabyte one-hot)
+    bad = [c for c in table.values() if not (isinstance(c, int) and not isinstance(c, bool) and 0 <= c < MAX_CLASSES)]
+    if bad:
+        raise DataError(f"dataset '{name}': {path} has the label {str(bad[0])[:30]}; labels are integers 0..K-1 with K <= {MAX_CLASSES}")
     labels = []
     for rel in names:
         if rel not in table:
             raise DataError(f"dataset '{name}': {rel} has no label in {path}; add it or remove the file")
         labels.append(table[rel])
-    if labels and min(labels) < 0:
-        raise DataError(f"dataset '{name}': {path} has negative labels; use 0..K-1")
     return labels, (max(labels) + 1 if labels else 0)
 
 
 def scan_folder(name: str, root: str | Path) -> FolderSource:
     """The images and labels under root; loose files are unlabeled, immediate subfolders are classes."""
+    if not str(root).strip():  # Path("") is the current directory: never train on it by accident
+        raise DataError(f"dataset '{name}': the folder of images is an empty path; give one")
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"dataset '{name}': {base} is not a folder; set dataset.root to a folder of images")

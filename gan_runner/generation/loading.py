@@ -11,7 +11,9 @@ from torch import nn
 from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.data import build_dataset
+from gan_runner.data.base import DataSpec
 from gan_runner.errors import UserError
+from gan_runner.memory_budget import PARAM_COPIES, check_fits, step_bytes
 from gan_runner.models.base import GANModel
 from gan_runner.registry import MODELS
 from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
@@ -32,6 +34,26 @@ class LoadedRun:
         return self.ema_G if ema and self.ema_G is not None else self.model.G
 
 
+MAX_SIDE = 16_384  # no recorded sample dimension is larger; a record saying so is not one this code wrote
+
+
+def offline(dataset_cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run's dataset config that never downloads: loading a run must not touch the network or write a data root."""
+    return {**dataset_cfg, "download": False} if "download" in dataset_cfg else dict(dataset_cfg)
+
+
+def recorded_spec(record: Any) -> DataSpec | None:
+    """The DataSpec a checkpoint recorded (None for older checkpoints, or a record that is not one)."""
+    try:
+        spec = DataSpec(str(record["name"]), tuple(int(n) for n in record["shape"]),
+                        None if record["num_classes"] is None else int(record["num_classes"]), bool(record["is_image"]))
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not spec.shape or any(not 1 <= n <= MAX_SIDE for n in spec.shape):
+        return None
+    return spec
+
+
 def load_run(target: str | Path, device: str | torch.device = "cpu",
              check: Callable[[dict[str, Any]], None] | None = None) -> LoadedRun:
     """Load a run dir (its last checkpoint) or a checkpoint file into models on `device`; `check(ckpt)` runs first."""
@@ -39,9 +61,13 @@ def load_run(target: str | Path, device: str | torch.device = "cpu",
     if check is not None:
         check(ckpt)
     config = ckpt["config"]
-    spec = build_dataset(config["dataset"]).spec  # dataset-derived shapes, as at training time
+    spec = recorded_spec(ckpt.get("spec")) or build_dataset(offline(config["dataset"])).spec  # the shapes of training time
     opts = dict(config["model"])
-    model = MODELS.build(str(opts.pop("name")), spec, options=opts).to(device)
+    name = str(opts.pop("name"))
+    # a checkpoint's config could ask for any size: weights that cannot fit are refused before allocating them
+    check_fits(step_bytes(lambda: MODELS.build(name, spec, options=opts), None) // PARAM_COPIES, torch.device(device),
+               f"the model of {target}", "this checkpoint's model is too large for this machine")
+    model = MODELS.build(name, spec, options=opts).to(device)
     ema_G = None
     try:
         model.G.load_state_dict(ckpt["G"])

@@ -50,6 +50,23 @@ def divergence_reason(values: Mapping[str, float], max_grad_norm: float | None) 
     return None
 
 
+# Rollback targets: a checkpoint whose G and D weights are all finite and at most this large in magnitude.
+# Trained GAN weights stay within ~10^2; a run blowing up passes 10^4 long before inf (1e9 was seen).
+MAX_ROLLBACK_WEIGHT = 1e4
+
+
+def blown_up(ckpt: Mapping[str, object]) -> str | None:
+    """Why a checkpoint is no rollback target (non-finite or huge G/D weights), or None when it is one."""
+    for net in ("G", "D"):
+        state = ckpt.get(net)
+        for name, t in (state.items() if isinstance(state, dict) else ()):
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel():
+                biggest = float(t.detach().abs().max())
+                if not math.isfinite(biggest) or biggest > MAX_ROLLBACK_WEIGHT:
+                    return f"{net}.{name} has weights of {biggest:.3g} (bound {MAX_ROLLBACK_WEIGHT:g})"
+    return None
+
+
 def all_finite(modules: list[torch.nn.Module]) -> bool:
     """True when every parameter of `modules` is finite (one host sync; used before checkpointing)."""
     params = [p.detach() for m in modules for p in m.parameters()]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import sys
 import time
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
@@ -80,6 +80,13 @@ class RunLogger:
         self.tty = sys.stdout.isatty()
         self.eval_tags: list[str] = []  # this run's evaluation tags (hparams), for the custom-scalars layout
         self.layout_written = False
+
+    def rewind(self, step: int) -> None:
+        """After a rollback to `step`: a new event file whose purge_step drops the steps logged after it."""
+        log_dir = self.writer.log_dir
+        self.writer.close()
+        self.writer = SummaryWriter(log_dir, purge_step=step + 1)
+        self.step_last = step
 
     def scalars(self, step: int, values: Mapping[str, float], n_critic: int) -> dict[str, float]:
         """Write scalars plus throughput; print the progress line. Returns what was written."""
@@ -167,6 +174,9 @@ class NullLogger:
         return dict(values)
 
     def image(self, tag: str, img: torch.Tensor, step: int) -> None:
+        """Nothing."""
+
+    def rewind(self, step: int) -> None:
         """Nothing."""
 
     def evaluation(self, step: int, results: Mapping[str, float], seconds: float) -> None:

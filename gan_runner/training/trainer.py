@@ -22,10 +22,10 @@ from gan_runner.generation.grids import sampling_mode
 from gan_runner.models.base import GANModel
 from gan_runner.stats import StatsAccumulator
 from gan_runner.training import distributed
-from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, load_newest_good, rng_state
+from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, data_spec_record, load_newest_good, rng_state
 from gan_runner.training.distributed import Ranks
 from gan_runner.training.ema import EMA
-from gan_runner.training.guards import StopSignals, all_finite, divergence_reason
+from gan_runner.training.guards import StopSignals, all_finite, blown_up, divergence_reason
 from gan_runner.training.logger import NullLogger, RunLogger
 from gan_runner.training.periodic_eval import PeriodicEval
 from gan_runner.training.phases import Phase
@@ -89,6 +89,7 @@ class Trainer:
             "stream": self.stream.state_dict(),
             "rng": rng_state(),
             "config": self.config,
+            "spec": data_spec_record(self.model.spec),  # the data's shapes: loading a run for sampling reads no data
             **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),  # each rank's noise: exact data-parallel resume
             "periodic_eval": self.periodic.state_dict() if self.periodic else None,
             "plugins": self.plugins,  # what gan-sample/gan-eval need loaded to rebuild the model (never imported from here)
@@ -123,16 +124,19 @@ class Trainer:
             return path
         try:
             save_atomic(state, path)
-        except OSError as e:  # full disk, permissions: the previous checkpoint is untouched
+        except OSError as e:  # full disk, permissions (torch.save's RuntimeError arrives as one): the previous checkpoint is untouched
             raise UserError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from None
-        tmp = ckpt_dir / f".{LAST}.link"
-        if tmp.exists():
-            tmp.unlink()
+        tmp = ckpt_dir / f".{LAST}.{os.getpid()}.link"  # one per process: two writers never share it
+        tmp.unlink(missing_ok=True)
         try:
             os.link(path, tmp)
             os.replace(tmp, ckpt_dir / LAST)
         except OSError:  # filesystems without hard links
-            save_atomic(state, ckpt_dir / LAST)
+            tmp.unlink(missing_ok=True)
+            try:
+                save_atomic(state, ckpt_dir / LAST)
+            except OSError as e:
+                raise UserError(f"could not write checkpoint {ckpt_dir / LAST}: {e.strerror or e}; {path} is complete") from None
         return path
 
     # ------------------------------------------------------------------------------------ loop
@@ -281,12 +285,15 @@ class Trainer:
         o = self.opts
         if o.on_divergence != "rollback" or len(self.rollbacks) >= o.max_rollbacks:
             return False
-        found = load_newest_good(self.run_dir, map_location=self.device)
+        # the newest checkpoint with finite, bounded weights (guards.blown_up): one saved while the blow-up had begun
+        # would fail every retry; checkpoints are only written after a step whose logged losses were finite
+        found = load_newest_good(self.run_dir, map_location=self.device, reject=blown_up)
         if found is None:
             return False
         ckpt, path, _ = found
         bad_step = self.step
         self.load_state_dict(ckpt)
+        logger.rewind(self.step)  # a new event file from the restored step: TensorBoard drops the rolled-back steps
         scale = o.rollback_lr_factor ** (len(self.rollbacks) + 1)
         for sched in (self.sched_g, self.sched_d):
             sched.base_lrs = [lr * scale for lr in sched.base_lrs]
