@@ -5,6 +5,7 @@ a full disk at any moment leaves the previous checkpoint intact, never a half-wr
 """
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +26,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except OSError as e:
-        raise UserError(f"checkpoint {path} cannot be read: {e.strerror or e}") from None
+        if e.errno not in (None, errno.EINVAL):  # permissions, I/O: the file is there but the system cannot read it
+            raise UserError(f"checkpoint {path} cannot be read: {e.strerror or e}") from None
+        # EINVAL: the zip reader seeking past the end of a truncated file; a format problem, reported as below
+        raise UserError(f"checkpoint {path} is unreadable (truncated, corrupt or not a gan-runner checkpoint): "
+                        f"{type(e).__name__}: {_first(e)}") from None
     except Exception as e:  # noqa: BLE001
         # weights_only: the unpickler runs none of the file's code, so whatever it raises (UnpicklingError, BadZipFile,
         # RuntimeError, a 25-byte text file's IndexError, struct.error...) says the file is not a checkpoint
