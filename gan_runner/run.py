@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -114,7 +114,22 @@ def build_phases(model: GANModel, loss: AdversarialLoss, stab: Stabilizers, stre
     return [d_phase, g_phase]
 
 
+@dataclass(frozen=True)
+class BuiltRun:
+    """What a run is made of: the trainer, and the final evaluation run.py owns (the trainer never evaluates at the end)."""
+
+    trainer: Trainer
+    evaluator: GeneratorEvaluator
+    eval_names: tuple[str, ...]  # eval.metrics, checked against the run
+    eval_num: int  # eval.num
+
+
 def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Trainer:
+    """The run's trainer (build_run without the final evaluation's pieces)."""
+    return build_run(cfg, run_dir).trainer
+
+
+def build_run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> BuiltRun:
     """Everything a run needs, built from the registries and checked, resumed if asked; nothing written yet."""
     config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     assert isinstance(config, dict)
@@ -172,7 +187,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     trainer = Trainer(model=model, phases=phases, stream=stream, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d,
                       ema=ema, opts=opts, run_dir=run_dir, device=device, config=config, seed=seed,
                       render=picture_renderer(data.spec.is_image, None if data.spec.is_image else data.x),
-                      ranks=ranks, periodic=periodic, eval_names=eval_names, evaluator=evaluator)
+                      ranks=ranks, periodic=periodic, eval_names=eval_names)
     trainer.plugins = used_plugins(config)  # which plugin built what: checkpoints and metrics.json record it
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:
@@ -187,7 +202,7 @@ def build_trainer(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> T
     if opts.compile:  # after EMA's copy of G, which stays eager (it only draws grids)
         double_backward = needs_double_backward((*loss.penalties, *stab.penalties), stab.unroll)
         compile_models(model, device, double_backward, verbose=ranks.is_main and not opts.quiet)
-    return trainer
+    return BuiltRun(trainer, evaluator, tuple(eval_names), int(ecfg["num"]))
 
 
 def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
@@ -202,24 +217,24 @@ def run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, A
     try:
         if lock is not None:
             lock.acquire()
-        trainer = build_trainer(cfg, run_dir)  # fails on bad input before the run dir gets training outputs
+        built = build_run(cfg, run_dir)  # fails on bad input before the run dir gets training outputs
         run_dir.mkdir(parents=True, exist_ok=True)
         if lock is not None:
             lock.acquire()
             remove_temp_files(run_dir)  # a killed writer's temp files: ours alone to clean now
-        return _train(trainer, run_dir, t_start)
+        return _train(built, run_dir, t_start)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train(trainer: Trainer, run_dir: Path, t_start: float) -> dict[str, Any]:
+def _train(built: BuiltRun, run_dir: Path, t_start: float) -> dict[str, Any]:
+    trainer = built.trainer
     metrics = trainer.train()
     if not trainer.ranks.is_main:
         return metrics  # rank 0 evaluates and writes metrics.json
-    if trainer.eval_names and metrics["status"] == "completed":
-        num = validate("eval", EvalConfig, trainer.config.get("eval")).num
-        metrics["eval"] = evaluate_final(trainer.evaluator, list(trainer.eval_names), num, trainer.step, run_dir)
+    if built.eval_names and metrics["status"] == "completed":
+        metrics["eval"] = evaluate_final(built.evaluator, list(built.eval_names), built.eval_num, trainer.step, run_dir)
     if trainer.plugins:
         metrics["plugins"] = trainer.plugins
     metrics["wall_time_s"] = round(time.monotonic() - t_start, 3)

@@ -321,7 +321,7 @@ def test_a_bug_stays_a_traceback_with_exit_1_and_a_line_asking_to_report_it(gan_
     def broken(*args, **kwargs):
         return {}["a bug in our own code"]  # KeyError: not the user's to fix
 
-    monkeypatch.setattr(run_mod, "build_trainer", broken)
+    monkeypatch.setattr(run_mod, "build_run", broken)
     out = gan_run_here(*tiny("dcgan"), f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 1 and "Traceback" in out.stderr and "KeyError" in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: this is a bug in gan-runner (unexpected KeyError); please report")

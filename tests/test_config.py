@@ -132,9 +132,12 @@ def test_config_ships_inside_the_wheel(tmp_path):
 @pytest.mark.parametrize("experiment", ABLATION_SWEEPS)
 def test_ablation_sweeps_name_existing_switches_that_build(compose_cfg, tmp_path, experiment):
     """Every ablation a sweep lists composes with it and builds (2D ones fully: cheap)."""
+    from hydra import compose, initialize_config_module
+
     from gan_runner.run import build_trainer
 
-    params = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    with initialize_config_module("gan_runner.conf", version_base=None):  # composed: a sweep may inherit its params
+        params = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True).hydra.sweeper.params
     names = params["ablation"].split(",")
     assert names[0] == "none" and set(names) <= {p.stem for p in (CONF / "ablation").glob("*.yaml")}
     for name in names:

@@ -48,7 +48,7 @@ class Trainer:
                  ema: EMA | None, opts: TrainerConfig, run_dir: Path, device: torch.device,
                  config: dict[str, Any], seed: int, render: Callable[[torch.Tensor, int], torch.Tensor],
                  ranks: Ranks | None = None, periodic: PeriodicEval | None = None,
-                 eval_names: Sequence[str] = (), evaluator: Callable[[list[str], int, int], dict[str, float]] | None = None) -> None:
+                 eval_names: Sequence[str] = ()) -> None:
         self.model, self.phases, self.stream = model, tuple(phases), stream
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
@@ -57,7 +57,6 @@ class Trainer:
         self.ranks = ranks or Ranks()  # torchrun: this process's rank; rank 0 alone writes the run dir
         self.periodic = periodic  # trainer.eval_every's evaluator, or None
         self.eval_names = tuple(eval_names)  # end-of-training metrics; listed in the HParams tab
-        self.evaluator = evaluator  # (names, num, step) -> results on the generator as it is (run.py's final evaluation)
         self.step = 0
         self.plugins: list[dict[str, Any]] = []  # plugins that registered what this run uses (gan_runner.plugins)
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
