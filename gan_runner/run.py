@@ -17,9 +17,20 @@ from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import losses as _losses  # noqa: F401  (registers losses)
 from gan_runner import models as _models  # noqa: F401  (registers models)
 from gan_runner.atomic import write_json
+from gan_runner.checkpoint import (
+    CKPT_DIR,
+    LAST,
+    config_difference,
+    data_spec_record,
+    load_checkpoint,
+    load_newest_good,
+    remove_temp_files,
+    spec_difference,
+)
 from gan_runner.config_schema import EvalConfig, TrainerConfig, validate
 from gan_runner.data import BatchStream, build_dataset, build_stream
 from gan_runner.devices import native_bf16, resolve_device
+from gan_runner.ema import EMA
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.grids import picture_renderer
 from gan_runner.losses.base import AdversarialLoss
@@ -31,18 +42,7 @@ from gan_runner.registry import LOSSES, MODELS
 from gan_runner.stabilizers import Stabilizers, build_stabilizers
 from gan_runner.stabilizers.unrolled import unrolled_g_objective
 from gan_runner.training import distributed
-from gan_runner.training.checkpoint import (
-    CKPT_DIR,
-    LAST,
-    config_difference,
-    data_spec_record,
-    load_checkpoint,
-    load_newest_good,
-    remove_temp_files,
-    spec_difference,
-)
 from gan_runner.training.compiled import compile_models, needs_double_backward
-from gan_runner.training.ema import EMA
 from gan_runner.training.phases import Batches, Phase, d_objective, g_objective
 from gan_runner.training.run_eval import GeneratorEvaluator, build_periodic_eval, eval_metric_names, evaluate_final
 from gan_runner.training.run_lock import RunDirLock

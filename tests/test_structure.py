@@ -58,3 +58,59 @@ def test_module_level_imports_form_no_cycle():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+# The layer order ARCHITECTURE.md draws: a unit (a top-level module or subpackage of gan_runner) imports only units
+# of a lower layer, at module level or inside a function; imports under `if TYPE_CHECKING:` are types, not imports.
+LAYERS: list[set[str]] = [
+    {"errors", "atomic", "progress", "stats", "sweep_keys"},
+    {"registry", "config_schema", "devices", "memory_budget", "checkpoint", "ema"},
+    {"data"},
+    {"models"},
+    {"losses"},
+    {"optim", "stabilizers", "generation"},
+    {"metrics"},
+    {"training"},
+    {"plugins"},
+    {"run", "report_plot"},
+    {"reporting"},
+    {"cli", "gan_runner"},  # "gan_runner": the package's public facade (gan_runner/__init__.py)
+]
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "gan_runner"
+
+
+def _runtime_imports(path: Path) -> list[tuple[str, int]]:
+    """(gan_runner module, line) of every import a file runs, wherever it is, except `if TYPE_CHECKING:` blocks."""
+    tree = ast.parse(path.read_text())
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for child in node.body for n in ast.walk(child))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names if a.name.startswith("gan_runner")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gan_runner"):
+            names = [f"gan_runner.{a.name}" for a in node.names] if node.module == "gan_runner" else [node.module]
+            found += [(n, node.lineno) for n in names]
+    return found
+
+
+def test_layers_only_point_down():
+    rank = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
+    units = {_unit(module_name(p)) for p in PACKAGE.rglob("*.py")}
+    assert units <= set(rank), f"units missing from the layer table: {sorted(units - set(rank))}"
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        src = _unit(module_name(path))
+        for target, line in _runtime_imports(path):
+            dst = _unit(target)
+            if dst != src and rank[dst] >= rank[src]:
+                upward.append(f"{path.relative_to(REPO)}:{line} ({src}, layer {rank[src]}) imports {target} (layer {rank[dst]})")
+    assert not upward, "imports that do not point down:\n" + "\n".join(upward)

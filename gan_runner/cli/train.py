@@ -140,7 +140,7 @@ def _resume_in_place(argv: list[str]) -> list[str]:
     resume = [a.split("=", 1)[1] for a in argv if a.startswith("trainer.resume=")]
     if not resume or any(a.startswith("hydra.run.dir=") for a in argv) or "-m" in argv or "--multirun" in argv:
         return argv
-    from gan_runner.training.checkpoint import run_dir_of
+    from gan_runner.checkpoint import run_dir_of
 
     target = resume[-1]
     if target in ("", "null", "None", "auto") or not Path(target).exists():

@@ -10,14 +10,14 @@ from torch import nn
 
 from gan_runner import data as _data  # noqa: F401  (registers datasets)
 from gan_runner import models as _models  # noqa: F401  (registers models)
+from gan_runner.checkpoint import load_checkpoint, resolve_checkpoint
 from gan_runner.data import build_dataset
 from gan_runner.data.base import DataSpec
+from gan_runner.ema import EMA
 from gan_runner.errors import UserError
 from gan_runner.memory_budget import PARAM_COPIES, check_fits, step_bytes
 from gan_runner.models.base import GANModel
 from gan_runner.registry import MODELS
-from gan_runner.training.checkpoint import load_checkpoint, resolve_checkpoint
-from gan_runner.training.ema import EMA
 
 
 @dataclass

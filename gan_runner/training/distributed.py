@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gan_runner.checkpoint import set_rng_state
 from gan_runner.errors import ConfigError
-from gan_runner.training.checkpoint import set_rng_state
 
 # How long a rank waits in a collective: rank 0 evaluates (trainer.eval_every) and writes checkpoints
 # while the others wait, which can outlast NCCL's 10-minute default.

@@ -11,12 +11,12 @@ from typing import Any, Mapping
 import torch
 
 from gan_runner.data.base import DataSpec
+from gan_runner.ema import EMA
 from gan_runner.errors import ConfigError
 from gan_runner.generation.loading import LoadedRun
 from gan_runner.metrics.evaluate import check_metrics, evaluate_run, model_needs, parse_metric_list, why_not
 from gan_runner.metrics.registry import record
 from gan_runner.models.base import GANModel
-from gan_runner.training.ema import EMA
 from gan_runner.training.periodic_eval import PeriodicEval, periodic_options
 
 INCEPTION_SPACES = ("inception", "inception-torchvision")

@@ -15,16 +15,16 @@ import torch
 from PIL import Image
 
 from gan_runner.atomic import save_atomic
+from gan_runner.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, data_spec_record, load_newest_good, rng_state
 from gan_runner.config_schema import TrainerConfig
 from gan_runner.data.base import BatchStream
+from gan_runner.ema import EMA
 from gan_runner.errors import UserError
 from gan_runner.generation.grids import sampling_mode
 from gan_runner.models.base import GANModel
 from gan_runner.stats import StatsAccumulator
 from gan_runner.training import distributed
-from gan_runner.training.checkpoint import BEST, CKPT_DIR, FORMAT_VERSION, LAST, data_spec_record, load_newest_good, rng_state
 from gan_runner.training.distributed import Ranks
-from gan_runner.training.ema import EMA
 from gan_runner.training.guards import StopSignals, all_finite, blown_up, divergence_reason
 from gan_runner.training.logger import NullLogger, RunLogger
 from gan_runner.training.periodic_eval import PeriodicEval
