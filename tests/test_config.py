@@ -1,6 +1,7 @@
 """Every YAML in conf/ composes, names a registered builder, and carries only options it accepts."""
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -159,3 +160,22 @@ def test_default_job_has_lazy_r1_and_paper_recipes_turn_it_off(compose_cfg):
         assert compose_cfg(*plain.split()).stabilize.r1 == 0.0, plain
     for on in ["experiment=ablation_mnist ablation=r1", "experiment=ablation_ring8 ablation=r1", "loss=wgan ablation=r1"]:
         assert compose_cfg(*on.split()).stabilize.r1 == 1.0, on
+
+
+@pytest.mark.parametrize("group", ["model", "loss", "dataset", "optimizer"])
+def test_builder_defaults_agree_with_their_yaml(group):
+    """A builder's keyword default and its YAML's value are one default written twice (the YAML is what gan-run uses,
+    the signature what Python callers get): they must not disagree, as dcgan's width once did (64 vs 32)."""
+    from gan_runner.registry import DATASETS, OPTIMIZERS
+
+    registry = {"model": MODELS, "loss": LOSSES, "dataset": DATASETS, "optimizer": OPTIMIZERS}[group]
+    checked = 0
+    for path in sorted((CONF / group).glob("*.yaml")):
+        values = OmegaConf.to_container(OmegaConf.load(path))
+        values = values.get("loss", {}) if group == "loss" else values
+        for key, param in registry.options(values["name"]).items():
+            if key in values and param.default is not inspect.Parameter.empty:
+                default = list(param.default) if isinstance(param.default, tuple) else param.default
+                assert default == values[key], f"{path.name}: {key} is {values[key]!r} there, {default!r} in the builder"
+                checked += 1
+    assert checked > 0

@@ -72,9 +72,9 @@ class SNGAN(GANModel):
 
 @register_model("sngan")
 @with_d_options(always_sn=True)
-def build_sngan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 128, width: int = 64,
+def build_sngan(spec: DataSpec, d_transforms: tuple, d: DOptions, *, z_dim: int = 128, width: int = 32,
                 d_norm: Literal["none", "layer"] = "none") -> GANModel:
-    """SNGAN standard CNN; `width` is D's first and G's last stage width (64 in the paper); no batch norm in D."""
+    """SNGAN standard CNN; `width` is D's first and G's last stage width (64 in the paper, 32 by default); no BN in D."""
     depth = dcgan_depth(spec, "sngan")
     check_positive("sngan", z_dim=z_dim, width=width)
     model = SNGAN(spec, SNGenerator(z_dim, spec, depth, width),
