@@ -187,7 +187,7 @@ def build_run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Built
     trainer = Trainer(model=model, phases=phases, stream=stream, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d,
                       ema=ema, opts=opts, run_dir=run_dir, device=device, config=config, seed=seed,
                       render=picture_renderer(data.spec.is_image, None if data.spec.is_image else data.x),
-                      ranks=ranks, periodic=periodic, eval_names=eval_names)
+                      ranks=ranks, periodic=periodic, eval_names=eval_names, console_keys=loss.console_keys)
     trainer.plugins = used_plugins(config)  # which plugin built what: checkpoints and metrics.json record it
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:

@@ -296,3 +296,15 @@ def test_relativistic_g_objective_judges_the_real_batch(name: str) -> None:
     real_logits = [sum(a * b for a, b in zip(w, row)) for row in real.flatten(1).tolist()]
     assert float(value) == pytest.approx(float(loss.game(t(fake_logits), t(real_logits))), rel=1e-6)
     assert float(value) != pytest.approx(float(loss.game(t(fake_logits), t(fake_logits))), rel=1e-3)  # real mattered
+
+
+@pytest.mark.parametrize("name,shows", [("wgan", True), ("wgan_gp", True), ("ns", False), ("hinge", False)])
+def test_the_loss_names_its_progress_line_statistics(tmp_path, capsys, name: str, shows: bool) -> None:
+    """The trainer and logger name no loss's statistic: the progress line shows what the loss's console_keys say."""
+    from gan_runner.training.logger import RunLogger
+
+    logger = RunLogger(tmp_path, 10, 0, None, 4, quiet=False, console_keys=LOSSES.build(name).console_keys)
+    logger.scalars(1, {"loss/d": 0.5, "loss/g": 1.0, "wasserstein": 0.25}, 1)
+    logger.close()
+    line = capsys.readouterr().out
+    assert "loss/d=0.500" in line and ("wasserstein=0.250" in line) == shows

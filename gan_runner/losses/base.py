@@ -63,6 +63,8 @@ class AdversarialLoss:
     penalties: tuple[Penalty, ...] = ()
     #: whether G's term needs D's logits on the real batch too (relativistic losses); others skip that D pass
     g_uses_real = False
+    #: the statistics worth the progress line (the trainer and logger name none themselves)
+    console_keys: tuple[str, ...] = ("loss/d", "loss/g", "D/real", "D/fake")
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""

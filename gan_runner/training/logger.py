@@ -62,19 +62,19 @@ def layout_for(tags: list[str]) -> dict[str, dict[str, list]]:
 
 
 # Shown on the console progress line, in this order, when present.
-CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake", "wasserstein")
+CONSOLE_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")  # unless the run's loss names its own (AdversarialLoss.console_keys)
 
 
 class RunLogger:
     """TensorBoard writer under RUN_DIR/tb plus a console progress line with rate and ETA."""
 
     def __init__(self, run_dir: Path, max_steps: int, start_step: int, max_time: float | None,
-                 batch_size: int, quiet: bool = False) -> None:
+                 batch_size: int, quiet: bool = False, console_keys: tuple[str, ...] = CONSOLE_KEYS) -> None:
         # On resume, drop events logged after the checkpoint (a crashed run's tail): TensorBoard
         # purges steps >= purge_step, and the checkpoint's own step is valid.
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1 if start_step else None)
         self.max_steps, self.max_time, self.batch_size = max_steps, max_time, batch_size
-        self.quiet = quiet
+        self.quiet, self.console_keys = quiet, tuple(console_keys)
         self.t0 = self.t_last = time.monotonic()
         self.step_last = self.start_step = start_step
         self.tty = sys.stdout.isatty()
@@ -111,7 +111,7 @@ class RunLogger:
         if self.max_time:
             eta = min(eta, max(0.0, self.max_time - elapsed))
         pct = 100 * step / self.max_steps
-        parts = " ".join(f"{k}={values[k]:.3f}" for k in CONSOLE_KEYS if k in values)
+        parts = " ".join(f"{k}={values[k]:.3f}" for k in self.console_keys if k in values)
         line = (f"step {step}/{self.max_steps} {pct:3.0f}% | {values['perf/steps_per_s']:.1f} it/s | "
                 f"elapsed {format_duration(elapsed)} ETA {format_duration(eta)} | {parts}")
         print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n", flush=True)

@@ -26,7 +26,7 @@ from gan_runner.stats import StatsAccumulator
 from gan_runner.training import distributed
 from gan_runner.training.distributed import Ranks
 from gan_runner.training.guards import StopSignals, all_finite, blown_up, divergence_reason
-from gan_runner.training.logger import NullLogger, RunLogger
+from gan_runner.training.logger import CONSOLE_KEYS, NullLogger, RunLogger
 from gan_runner.training.periodic_eval import PeriodicEval
 from gan_runner.training.phases import Phase
 
@@ -48,7 +48,7 @@ class Trainer:
                  ema: EMA | None, opts: TrainerConfig, run_dir: Path, device: torch.device,
                  config: dict[str, Any], seed: int, render: Callable[[torch.Tensor, int], torch.Tensor],
                  ranks: Ranks | None = None, periodic: PeriodicEval | None = None,
-                 eval_names: Sequence[str] = ()) -> None:
+                 eval_names: Sequence[str] = (), console_keys: Sequence[str] = CONSOLE_KEYS) -> None:
         self.model, self.phases, self.stream = model, tuple(phases), stream
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
@@ -56,6 +56,7 @@ class Trainer:
         self.render = render  # (samples, nrow) -> uint8 (C, H, W) picture: an image grid or a 2D scatter plot
         self.ranks = ranks or Ranks()  # torchrun: this process's rank; rank 0 alone writes the run dir
         self.periodic = periodic  # trainer.eval_every's evaluator, or None
+        self.console_keys = tuple(console_keys)  # the statistics the loss says are worth the progress line
         self.eval_names = tuple(eval_names)  # end-of-training metrics; listed in the HParams tab
         self.step = 0
         self.plugins: list[dict[str, Any]] = []  # plugins that registered what this run uses (gan_runner.plugins)
@@ -172,7 +173,8 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Run until max_steps G steps, max_time seconds, a stop signal or divergence; returns final figures."""
         o = self.opts
-        logger = (RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size * self.ranks.world_size, o.quiet)
+        logger = (RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size * self.ranks.world_size, o.quiet,
+                            self.console_keys)
                   if self.ranks.is_main else NullLogger())
         logger.hparams(self.run_dir, self.config, list(self.eval_names), self.periodic.opts.metrics if self.periodic else [])
         stats = StatsAccumulator()
