@@ -14,11 +14,12 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from gan_runner.data import BatchStream, DataSpec, InMemoryData, build_dataset, mode_centers, toy_modes
+from gan_runner.data import BatchStream, DataSpec, InMemoryData, build_dataset, build_stream, mode_centers, toy_modes
 from gan_runner.data.images import resize_images
 from gan_runner.data.mnist import read_idx_uint8
 from gan_runner.errors import ConfigError, DataError
 from gan_runner.registry import DATASETS
+from gan_runner.training.distributed import Ranks
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw"
@@ -43,7 +44,7 @@ def test_mnist_5k_shapes_ranges_and_labels(mnist5k: InMemoryData) -> None:
     assert int(mnist5k.x.min()) == 0 and int(mnist5k.x.max()) == 255
     assert mnist5k.y is not None and mnist5k.y.dtype == torch.int64 and mnist5k.y.shape == (5000,)
     assert torch.bincount(mnist5k.y).tolist() == [500] * 10
-    assert mnist5k.spec == DataSpec(name="mnist_5k", shape=(1, 32, 32), num_classes=10, is_image=True)
+    assert mnist5k.spec == DataSpec(name="mnist_5k", shape=(1, 32, 32), num_classes=10, is_image=True, flippable=False)
     # Digits are dark background with a bright stroke: the mean pixel is low but not zero.
     assert 10 < mnist5k.x.float().mean() < 60
 
@@ -406,9 +407,11 @@ def test_placement_and_xflip_are_checked_before_the_data_is_built() -> None:
         build_dataset({**missing, "placement": "gpu"})
     with pytest.raises(ConfigError, match="dataset.xflip must be true or false, got 'yes'"):
         build_dataset({**missing, "xflip": "yes"})
-    for name in ("mnist", "mnist_5k", "digits", "stacked_mnist"):
-        with pytest.raises(ConfigError, match=f"would mirror the digits of dataset '{name}'"):
-            build_dataset({"name": name, "xflip": True})
+    for name in ("mnist_5k", "digits", "stacked_mnist"):  # the dataset's spec says mirroring breaks its samples
+        data = build_dataset({"name": name, "xflip": True})
+        assert data.spec.flippable is False and data.spec.stacked_digits == (3 if name == "stacked_mnist" else 0)
+        with pytest.raises(ConfigError, match=f"would mirror the samples of dataset '{name}'"):
+            build_stream(data, {"xflip": True}, 4, 0, Ranks(), torch.device("cpu"))
     with pytest.raises(DataError):  # fashion: flips allowed, so the missing files are what fails
         build_dataset({"name": "fashion_mnist", "root": "/nonexistent", "xflip": True, "placement": "stream"})
 

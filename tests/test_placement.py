@@ -131,8 +131,8 @@ def test_bad_options_are_config_errors(mapped: InMemoryData) -> None:
         build_stream(vectors, {"xflip": True}, 4, 0, ONE, CPU)
     with pytest.raises(ConfigError, match="xflip must be true or false"):
         build_stream(mapped, {"xflip": "yes"}, 4, 0, ONE, CPU)
-    digits = InMemoryData(mapped.x, mapped.y, DataSpec("mnist_5k", (3, 8, 8), 4, True))
-    with pytest.raises(ConfigError, match="would mirror the digits"):
+    digits = InMemoryData(mapped.x, mapped.y, DataSpec("mnist_5k", (3, 8, 8), 4, True, flippable=False))
+    with pytest.raises(ConfigError, match="would mirror the samples"):
         build_stream(digits, {"xflip": True}, 4, 0, ONE, CPU)
     with pytest.raises(ConfigError, match="placement must be one of"):
         build_stream(mapped, {"placement": "disk"}, 4, 0, ONE, CPU)

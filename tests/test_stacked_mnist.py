@@ -71,7 +71,8 @@ def test_shapes_labels_and_spec(stacked):
     assert stacked.x.shape == (3000, 3, 8, 8) and stacked.x.dtype == torch.uint8
     assert stacked.y is not None and stacked.y.dtype == torch.int64 and stacked.y.shape == (3000,)
     assert 0 <= int(stacked.y.min()) and int(stacked.y.max()) < 1000
-    assert stacked.spec == DataSpec(name="stacked_mnist", shape=(3, 8, 8), num_classes=1000, is_image=True)
+    assert stacked.spec == DataSpec(name="stacked_mnist", shape=(3, 8, 8), num_classes=1000, is_image=True, flippable=False,
+                                    stacked_digits=3)
     # 3,000 uniform draws of 1,000 modes: about 1000 * (1 - e^-3) = 950 distinct triples.
     assert 900 < len(stacked.y.unique()) < 1000
 

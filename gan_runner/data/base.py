@@ -22,6 +22,9 @@ class DataSpec:
     shape: tuple[int, ...]  # one sample: (C, H, W) for images, (D,) for vectors
     num_classes: int | None  # None: unlabeled
     is_image: bool
+    # What the data allows, said by the dataset that makes it (placement, metrics and models read these, no names):
+    flippable: bool = True  # a mirrored sample is still a sample of the data (dataset.xflip); digits are not
+    stacked_digits: int = 0  # channels that are each an MNIST digit (Stacked MNIST: 3; its metrics and classifier)
 
     @property
     def channels(self) -> int:

@@ -46,7 +46,7 @@ def read_meta(folder: Path) -> dict[str, Any] | None:
     return meta
 
 
-def open_prepared(folder: Path, name: str) -> InMemoryData:
+def open_prepared(folder: Path, name: str, *, flippable: bool = True) -> InMemoryData:
     """A prepared folder memory-mapped as InMemoryData (pages load on use and are shared between processes)."""
     meta = read_meta(folder)
     if meta is None:
@@ -56,7 +56,7 @@ def open_prepared(folder: Path, name: str) -> InMemoryData:
     # mode 'c' (copy-on-write): a writable view for torch, yet nothing is ever written back to the file
     arr = np.memmap(folder / ARRAY, dtype=np.uint8, mode="c", shape=shape)
     y = None if meta.get("labels") is None else torch.tensor(meta["labels"], dtype=torch.int64)
-    spec = DataSpec(name=name, shape=shape[1:], num_classes=meta.get("num_classes"), is_image=True)
+    spec = DataSpec(name=name, shape=shape[1:], num_classes=meta.get("num_classes"), is_image=True, flippable=flippable)
     return InMemoryData(torch.from_numpy(arr), y, spec, mapped=True, source=folder / ARRAY)
 
 

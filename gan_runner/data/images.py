@@ -52,11 +52,13 @@ def check_image_size(name: str, image_size: int, default: int) -> None:
         )
 
 
-def _image_data(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classes: int | None) -> InMemoryData:
+def _image_data(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classes: int | None, *,
+                flippable: bool = True) -> InMemoryData:
     """Wrap uint8 (N, C, H, W) images and optional labels into InMemoryData."""
     x = x.contiguous()
     y = None if y is None else y.to(torch.int64)
-    return InMemoryData(x, y, DataSpec(name=name, shape=tuple(x.shape[1:]), num_classes=num_classes, is_image=True))
+    return InMemoryData(x, y, DataSpec(name=name, shape=tuple(x.shape[1:]), num_classes=num_classes, is_image=True,
+                                       flippable=flippable))
 
 
 @register_dataset("mnist_5k")
@@ -71,7 +73,7 @@ def mnist_5k(*, image_size: int = 32) -> InMemoryData:
     table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)  # (5000, 785): 784 pixels in 0..255, label
     x = torch.from_numpy(table[:, :-1]).round().clamp(0, 255).to(torch.uint8).view(-1, 1, 28, 28)
     y = torch.from_numpy(table[:, -1].astype(np.int64))
-    return _image_data("mnist_5k", resize_images(x, image_size), y, 10)
+    return _image_data("mnist_5k", resize_images(x, image_size), y, 10, flippable=False)  # a mirrored 2 is no digit
 
 
 @register_dataset("digits")
@@ -82,7 +84,7 @@ def digits(*, image_size: int = 8) -> InMemoryData:
 
     bunch = load_digits()
     x = torch.from_numpy(bunch.images * (255.0 / 16.0)).round().clamp(0, 255).to(torch.uint8).unsqueeze(1)
-    return _image_data("digits", resize_images(x, image_size), torch.from_numpy(bunch.target), 10)
+    return _image_data("digits", resize_images(x, image_size), torch.from_numpy(bunch.target), 10, flippable=False)
 
 
 # ---------------------------------------------------------------- a folder of image files

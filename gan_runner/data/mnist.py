@@ -96,7 +96,7 @@ def load_mnist_like(name: str, folder: str, root: str, download: bool, split: Sp
         return (len(x), 1, image_size, image_size), meta, chunks
 
     key = file_key(name, [images, labels], image_size=image_size)
-    return open_prepared(prepare_cached(name, key, make), name)
+    return open_prepared(prepare_cached(name, key, make), name, flippable=name != "mnist")  # digits are not; clothes are
 
 
 @register_dataset("mnist")

@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import torch
 
-from gan_runner.data.base import BatchStream, InMemoryData
+from gan_runner.data.base import BatchStream, DataSpec, InMemoryData
 from gan_runner.errors import ConfigError, DataError
 from gan_runner.memory_budget import available_ram
 
@@ -25,22 +25,18 @@ DEVICE_BUDGET = 0.5  # of free GPU memory: the rest is left for the model, activ
 HOST_BUDGET = 0.5  # of available RAM: other processes (and a sweep's other jobs) need the rest
 
 
-# Mirrored digits are not digits (a flipped 2, 3 or 7), and the digit-classifier metrics would judge them so.
-NO_FLIP = frozenset({"digits", "mnist", "mnist_5k", "stacked_mnist"})
-
-
-def check_stream_options(dcfg: Mapping[str, Any], name: str | None = None) -> None:
-    """ConfigError for a dataset.placement or dataset.xflip that cannot work (checked before any data is built)."""
+def check_stream_options(dcfg: Mapping[str, Any], spec: DataSpec | None = None) -> None:
+    """ConfigError for a dataset.placement or dataset.xflip that cannot work: their values before any data is built,
+    and xflip against the dataset's spec (`flippable`: mirrored digits are no digits) once it is."""
     placement = dcfg.get("placement", "auto")
     if placement not in PLACEMENTS:
         raise ConfigError(f"dataset.placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     xflip = dcfg.get("xflip", False)
     if not isinstance(xflip, bool):
         raise ConfigError(f"dataset.xflip must be true or false, got {xflip!r}")
-    name = name or dcfg.get("name")
-    if xflip and name in NO_FLIP:
-        raise ConfigError(f"dataset.xflip=true would mirror the digits of dataset '{name}' (a mirrored 2 or 7 is no "
-                          f"digit); leave dataset.xflip=false")
+    if xflip and spec is not None and not spec.flippable:
+        raise ConfigError(f"dataset.xflip=true would mirror the samples of dataset '{spec.name}', which its dataset says "
+                          f"mirroring does not keep (a mirrored 2 or 7 is no digit); leave dataset.xflip=false")
 
 
 def resolve_placement(placement: str, nbytes: int, device: torch.device) -> str:
@@ -86,7 +82,7 @@ def read_prepared(data: InMemoryData, device: torch.device, pin: bool = False) -
 def build_stream(data: InMemoryData, dcfg: Mapping[str, Any], batch_size: int, seed: int, ranks: Any,
                  device: torch.device, channels_last: bool = False) -> BatchStream:
     """The training batch stream for `data` placed as dcfg['placement'] says, with dcfg['xflip'] flips."""
-    check_stream_options(dcfg, data.spec.name)
+    check_stream_options(dcfg, data.spec)
     xflip = dcfg.get("xflip", False)
     if xflip and not data.spec.is_image:
         raise ConfigError(f"dataset.xflip=true needs images; dataset '{data.spec.name}' holds vectors")

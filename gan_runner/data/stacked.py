@@ -62,5 +62,6 @@ def stacked_mnist(*, source: Source = "mnist_5k", size: int = DEFAULT_SIZE, imag
     digits = DATASETS.build(source, options={k: v for k, v in cfg.items() if k != "name"})
     assert digits.y is not None
     x, y = stack_digits(digits.x, digits.y, draw_triples(len(digits), size, seed))
-    spec = DataSpec(name=NAME, shape=tuple(x.shape[1:]), num_classes=NUM_MODES, is_image=True)
+    spec = DataSpec(name=NAME, shape=tuple(x.shape[1:]), num_classes=NUM_MODES, is_image=True, flippable=False,
+                    stacked_digits=NUM_CHANNELS)
     return InMemoryData(x, y, spec)

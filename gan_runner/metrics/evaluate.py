@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from gan_runner.data.base import DataSpec
-from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.sampling import generate_batches
 from gan_runner.metrics.context import EvalContext
@@ -64,7 +63,7 @@ def why_not(name: str, spec: DataSpec, *, conditional: bool, infogan: bool, ince
 
 def default_metrics(spec: DataSpec, *, conditional: bool, infogan: bool, inception: bool) -> list[str]:
     """Every metric that applies: the standard set, plus class accuracy or purity where the model conditions."""
-    standard = STACKED_DEFAULTS if spec.name == STACKED else IMAGE_DEFAULTS if spec.is_image else POINT_DEFAULTS
+    standard = STACKED_DEFAULTS if spec.stacked_digits else IMAGE_DEFAULTS if spec.is_image else POINT_DEFAULTS
     base = list(standard) + list(CONDITIONING)
     return [n for n in base if why_not(n, spec, conditional=conditional, infogan=infogan, inception=inception) is None]
 

@@ -7,7 +7,6 @@ from typing import Any, Mapping
 import torch
 
 from gan_runner.data.base import DataSpec, InMemoryData
-from gan_runner.data.stacked import NAME as STACKED
 from gan_runner.errors import DataError, UserError
 from gan_runner.metrics.classifier import load_or_train
 from gan_runner.metrics.fid_inception import fid_inception_space
@@ -22,7 +21,7 @@ from gan_runner.progress import ProgressFn, no_progress
 def dataset_classifier(data: InMemoryData, dataset_cfg: Mapping[str, Any], cache_dir: Path, *,
                        device: torch.device | str = "cpu", progress: ProgressFn = no_progress) -> FeatureSpace:
     """The run's own classifier: stacked_mnist's is its source digits' classifier per channel, others are trained on their labels."""
-    if data.spec.name == STACKED:
+    if data.spec.stacked_digits:  # each channel a digit: the source digits' classifier per channel
         return stacked_space(dataset_cfg, cache_dir, device=device, progress=progress)
     return load_or_train(data, dataset_cfg, cache_dir, device=device, progress=progress)
 

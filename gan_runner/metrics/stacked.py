@@ -79,7 +79,7 @@ def stacked_mode_stats(modes: torch.Tensor) -> dict[str, float]:
                  reads=("class_logits",))
 def stacked_modes(ctx: EvalContext) -> dict[str, float]:
     """Digit triples (of 1,000) covered by the generated samples and the KL of their histogram to uniform."""
-    if ctx.real.spec.name != STACKED:
+    if not ctx.real.spec.stacked_digits:
         raise UserError(f"metric 'stacked_modes' needs dataset={STACKED}; the run's dataset is '{ctx.real.spec.name}'")
     modes = ctx.fake_class_logits().argmax(1)  # (N,) = 100 d_R + 10 d_G + d_B
     stats = stacked_mode_stats(modes)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Literal
 
 import torch
@@ -196,4 +197,4 @@ def packed_spec(spec: DataSpec, pack: int, model: str) -> DataSpec:
     check_positive(model, pack=pack)
     if pack == 1:
         return spec
-    return DataSpec(spec.name, (spec.shape[0] * pack, *spec.shape[1:]), spec.num_classes, spec.is_image)
+    return replace(spec, shape=(spec.shape[0] * pack, *spec.shape[1:]))
