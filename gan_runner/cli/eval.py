@@ -25,8 +25,7 @@ from gan_runner.cli.common import add_common_args, guarded, load_for_cli, resolv
 from gan_runner.cli.output_paths import writable_path
 from gan_runner.errors import UserError
 from gan_runner.metrics.evaluate import check_metrics, default_metrics, evaluate_run, model_needs, parse_metric_list
-from gan_runner.metrics.fid_inception import WEIGHTS_FILE, fetch_weights, read_weights
-from gan_runner.metrics.inception import check_weights_file
+from gan_runner.metrics.fid_inception import WEIGHTS_FILE
 from gan_runner.metrics.ref_stats import load_ref_stats, write_ref_stats
 from gan_runner.metrics.registry import plus_minus
 from gan_runner.progress import format_value
@@ -68,7 +67,7 @@ def format_table(results: dict[str, float]) -> str:
 def _evaluate(args: argparse.Namespace) -> None:
     from gan_runner.data import build_dataset
     from gan_runner.generation.loading import offline
-    from gan_runner.metrics.features import feature_space_names
+    from gan_runner.metrics.features import check_features
     from gan_runner.plugins import activate
     from gan_runner.progress import StderrProgress, no_progress
 
@@ -80,17 +79,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     t_start = time.perf_counter()
     device = resolve_device(args.device)
     activate(args.plugin)  # plugin metrics, feature nets and models are known before the lists are checked
-    if args.features not in feature_space_names():
-        raise UserError(f"--features {args.features} is not a feature space (known: {', '.join(feature_space_names())})")
     names = parse_metric_list(args.metrics) if args.metrics else None  # a typo fails before any work
-    if args.inception is not None:
-        check_weights_file(args.inception)
-    if args.inception_weights is not None:
-        read_weights(args.inception_weights)  # a wrong, truncated or code-carrying file fails before sampling
-    elif args.features == "inception":
-        read_weights(fetch_weights())  # downloaded (or found in the hub cache) before sampling; offline: one line
-    if args.features == "inception-torchvision" and args.inception is None:
-        raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
+    check_features(args.features, inception=args.inception, inception_weights=args.inception_weights)
     if args.ref_stats is not None:
         load_ref_stats(args.ref_stats)  # readable and well-shaped; its dimension is checked against the features
     run = load_for_cli(args.run, device, args.plugin)

@@ -9,8 +9,8 @@ import torch
 from gan_runner.data.base import DataSpec, InMemoryData
 from gan_runner.errors import DataError, UserError
 from gan_runner.metrics.classifier import load_or_train
-from gan_runner.metrics.fid_inception import fid_inception_space
-from gan_runner.metrics.inception import inception_space
+from gan_runner.metrics.fid_inception import fetch_weights, fid_inception_space, read_weights
+from gan_runner.metrics.inception import check_weights_file, inception_space
 from gan_runner.metrics.label_free import label_free_space
 from gan_runner.metrics.registry import FEATURE_NETS
 from gan_runner.metrics.space import FeatureSpace, default_cache_dir
@@ -40,6 +40,34 @@ def feature_space_names() -> tuple[str, ...]:
     return (*FEATURE_SPACES, *FEATURE_NETS.names())
 
 
+CLI_FLAGS = {"features": "--features {}", "inception": "--inception PATH"}  # how gan-eval's user names these
+CONFIG_FLAGS = {"features": "eval.features={}", "inception": "eval.inception=PATH"}  # how a run config names them
+
+
+def check_features(features: str, spec: DataSpec | None = None, *, inception: str | Path | None = None,
+                   inception_weights: str | Path | None = None, flags: Mapping[str, str] = CLI_FLAGS) -> None:
+    """The one check of a feature-space request (gan-eval's flags, a run's eval section, the library's arguments):
+    a known space, that fits the data (when `spec` is given), with the weights it needs, read before any sampling."""
+    named = flags["features"].format(features)
+    if features not in feature_space_names():
+        raise UserError(f"{named} is not a feature space (known: {', '.join(feature_space_names())})")
+    if spec is not None:
+        if features not in ("auto", "points") and features not in FEATURE_NETS and not spec.is_image:
+            raise UserError(f"{named} needs image data; dataset '{spec.name}' is 2D points (use auto)")
+        if features == "points" and spec.is_image:
+            raise UserError(f"{named} is for 2D data; dataset '{spec.name}' is images")
+        if features == "classifier" and not spec.num_classes:
+            raise UserError(f"{named} needs labels; dataset '{spec.name}' has none (use label-free)")
+    if features == "inception-torchvision" and not inception:
+        raise UserError(f"{named} needs {flags['inception']} (torchvision inception_v3 weights)")
+    if inception:
+        check_weights_file(inception)
+    if inception_weights:
+        read_weights(inception_weights)  # a wrong, truncated or code-carrying file fails before sampling
+    elif features == "inception":
+        read_weights(fetch_weights())  # downloaded (or found in the hub cache) before sampling; offline: one line
+
+
 def resolve_features(spec: DataSpec, features: str = "auto", inception: str | Path | None = None) -> str:
     """The feature space 'auto' means for this data (or `features` itself, checked)."""
     if features not in feature_space_names():
@@ -58,7 +86,7 @@ def feature_space_for(data: InMemoryData, dataset_cfg: Mapping[str, Any], *, cac
     """The feature space asked for; 'auto': torchvision Inception if --inception is given, raw points for 2D data,
     the dataset's cached classifier where it has labels, else the label-free rotation net."""
     features = resolve_features(data.spec, features, inception)
-    if features != "points" and not data.spec.is_image:
+    if features != "points" and features not in FEATURE_NETS and not data.spec.is_image:
         raise UserError(f"--features {features} needs image data; dataset '{data.spec.name}' is 2D points")
     if features == "points":
         return point_space()
@@ -66,7 +94,7 @@ def feature_space_for(data: InMemoryData, dataset_cfg: Mapping[str, Any], *, cac
         return fid_inception_space(inception_weights, device)
     if features == "inception-torchvision":
         if inception is None:
-            raise UserError("--features inception-torchvision needs --inception PATH (torchvision inception_v3 weights)")
+            check_features(features)  # raises its one line: the weights path is missing
         return inception_space(inception, device)
     cache_dir = cache_dir or default_cache_dir()
     if features in FEATURE_NETS:

@@ -12,7 +12,6 @@ import torch
 
 from gan_runner.data.base import DataSpec
 from gan_runner.ema import EMA
-from gan_runner.errors import ConfigError
 from gan_runner.generation.loading import LoadedRun
 from gan_runner.metrics.evaluate import check_metrics, evaluate_run, model_needs, parse_metric_list, why_not
 from gan_runner.metrics.registry import record
@@ -25,24 +24,12 @@ FINAL_PREFIX = "eval_final/"  # TensorBoard tags of the end-of-training evaluati
 
 def eval_features(ecfg: Mapping[str, Any], spec: DataSpec) -> str:
     """eval.features, checked before any training: a known space that fits the data, with the weights it needs."""
-    from gan_runner.metrics.features import feature_space_names
+    from gan_runner.metrics.features import CONFIG_FLAGS, check_features
 
     features = str(ecfg.get("features") or "auto")
-    if features not in feature_space_names():
-        raise ConfigError(f"eval.features={features} is not a feature space (known: {', '.join(feature_space_names())})")
-    if features not in ("auto", "points") and not spec.is_image:
-        raise ConfigError(f"eval.features={features} needs image data; dataset '{spec.name}' is 2D points (use auto)")
-    if features == "points" and spec.is_image:
-        raise ConfigError(f"eval.features=points is for 2D data; dataset '{spec.name}' is images")
-    if features == "classifier" and not spec.num_classes:
-        raise ConfigError(f"eval.features=classifier needs labels; dataset '{spec.name}' has none (use label-free)")
-    if features == "inception-torchvision" and not ecfg.get("inception"):
-        raise ConfigError("eval.features=inception-torchvision needs eval.inception=PATH (torchvision inception_v3 weights)")
-    if features == "inception":
-        from gan_runner.metrics.fid_inception import fetch_weights, read_weights
-
-        # a bad local file, or no weights offline, is one line now rather than at the first evaluation
-        read_weights(ecfg["inception_weights"] if ecfg.get("inception_weights") else fetch_weights())
+    # a bad local file, or no weights offline, is one line now rather than at the first evaluation
+    check_features(features, spec, inception=ecfg.get("inception"), inception_weights=ecfg.get("inception_weights"),
+                   flags=CONFIG_FLAGS)
     return features
 
 
