@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from gan_runner.errors import UserError
 
@@ -45,6 +47,17 @@ def writable_path(text: str | os.PathLike[str], flag: str, *, folder: bool = Fal
     if path.exists() and not folder and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
         raise UserError(f"{flag} {shown} is not writable; write somewhere else")
     return path
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised while writing `path` that file's name (a failed write() names none)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise
 
 
 def check_room(path: Path, need: int, flag: str, fix: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from gan_runner.cli.boundary import OneLineParser, guarded
-from gan_runner.cli.output_paths import writable_path
+from gan_runner.cli.output_paths import naming, writable_path
 from gan_runner.errors import UserError
 from gan_runner.metrics.registry import higher_is_better, record_of_value  # importing gan_runner.metrics registers every record
 from gan_runner.progress import format_value
@@ -233,10 +233,13 @@ def report(root: Path, out_dir: Path | None = None, plot: bool = True) -> str:
     out_dir = writable_path(out_dir, "--out", folder=True) if out_dir is not None else root
     out_dir.mkdir(parents=True, exist_ok=True)
     md = f"# Report: {root}\n\n## Runs\n\n{per_run}\n## Mean ± std over seeds\n\n{per_setting}"
-    (out_dir / "report.md").write_text(md)
-    (out_dir / "report.csv").write_text(csv_text)
+    with naming(out_dir / "report.md"):
+        (out_dir / "report.md").write_text(md)
+    with naming(out_dir / "report.csv"):
+        (out_dir / "report.csv").write_text(csv_text)
     if plot:
-        plot_curves(rows, out_dir / "curves.png")
+        with naming(out_dir / "curves.png"):
+            plot_curves(rows, out_dir / "curves.png")
     return md
 
 
