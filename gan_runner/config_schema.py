@@ -116,7 +116,7 @@ def validate(section: str, schema: type[T], values: Mapping[str, Any] | None) ->
     hints = typing.get_type_hints(schema)
     for key, value in values.items():
         if not _strictly(value, hints[key]):  # OmegaConf would turn "1e-4" or 1 into a float or a bool: a YAML typo
-            raise ConfigError(f"{section}.{key} must be {meta[key]['must']}, got {str(value)[:40]!r}")
+            raise ConfigError(f"{section}.{key} must be {meta[key]['must']}, got {repr(value)[:40]}")
         if isinstance(value, int) and not -(2**63) <= value < 2**63:  # torch and the loop count in int64
             raise ConfigError(f"{section}.{key} must be {meta[key]['must']} of at most 64 bits, got {str(value)[:30]}...")
     try:

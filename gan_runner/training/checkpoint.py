@@ -25,8 +25,6 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise UserError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except OSError as e:
-        raise UserError(f"checkpoint {path} cannot be read: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001
         # weights_only: the unpickler runs none of the file's code, so whatever it raises (UnpicklingError, BadZipFile,
         # RuntimeError, a 25-byte text file's IndexError, struct.error...) says the file is not a checkpoint
