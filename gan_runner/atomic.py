@@ -10,8 +10,9 @@ import json
 import math
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 import torch
@@ -71,3 +72,14 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write compressed arrays to exactly `path` (np.savez would append .npz), atomically."""
     write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised while writing `path` that file's name (a failed write() names none)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise

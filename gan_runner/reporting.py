@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from gan_runner.atomic import naming
 from gan_runner.errors import UserError
 from gan_runner.metrics.registry import higher_is_better, record_of_value  # importing gan_runner.metrics registers every record
 from gan_runner.progress import format_value
@@ -233,10 +234,13 @@ def report(root: Path, out_dir: Path | None = None, plot: bool = True) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     md = (f"# Report: {root}\n\n## Runs\n\n{per_run}\n(columns equal in every run are left out here; report.csv has them)\n\n"
           f"## Mean ± std (n runs) over seeds\n\n{per_setting}")
-    (out_dir / "report.md").write_text(md)
-    (out_dir / "report.csv").write_text(csv_text)
+    with naming(out_dir / "report.md"):  # a full disk names the file it could not write
+        (out_dir / "report.md").write_text(md)
+    with naming(out_dir / "report.csv"):
+        (out_dir / "report.csv").write_text(csv_text)
     if plot:
         from gan_runner.report_plot import plot_curves
 
-        plot_curves(rows, out_dir / "curves.png")
+        with naming(out_dir / "curves.png"):
+            plot_curves(rows, out_dir / "curves.png")
     return md

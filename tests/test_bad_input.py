@@ -163,13 +163,18 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     for name, text in [("num", "42"), ("bad", "[a, b"), ("py", "!!python/object/apply:os.system ['touch pwned']")]:
         (root / f"ov_{name}" / ".hydra").mkdir(parents=True)
         (root / f"ov_{name}" / ".hydra" / "overrides.yaml").write_text(text)
-    for name, labels in [("inf", "Infinity"), ("big", "1000000000000"), ("float", "1.7"), ("ok", "1")]:
+    for name, labels in [("inf", "Infinity"), ("big", "1000000000000"), ("float", "1.7"), ("ok", "1"), ("one", "0")]:
         folder = root / f"imgs_{name}"
         folder.mkdir()
         for i in range(4):
             Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"{i}.png")
         entries = ", ".join(f'["{i}.png", {labels if i == 0 else 0}]' for i in range(4))
         (folder / "dataset.json").write_text(f'{{"labels": [{entries}]}}')
+    folder = ["dataset=image_folder", "dataset.image_size=8", "dataset.batch_size=2", "trainer.max_steps=1"]
+    run(compose_bad([*folder, f"dataset.root={root / 'imgs_ok'}"]), root / "folder_run")  # 2 classes
+    from gan_runner.data.prepare import prepare_folder
+
+    prepare_folder(root / "imgs_one", image_size=8, quiet=True)  # cached now: the case below prints no progress
     return Files(root, root / "good")
 
 
@@ -194,6 +199,8 @@ RUN_CASES = [
     (["trainer.resume={root}/step_abc.pt"], "its step is 'abc'"),
     (["dataset.image_size=16", "trainer.resume={root}/good"], "dataset.image_size was 8 when it was written"),
     (["optimizer.lr_d=0.001", "trainer.resume={root}/good"], "optimizer.lr_d was 0.0002 when it was written"),
+    (["dataset=image_folder", "dataset.root={root}/imgs_one", "dataset.image_size=8", "dataset.batch_size=2",
+      "trainer.resume={root}/folder_run"], "the data's number of classes was 2 when it was written, this run's is 1"),
     (["dataset=image_folder", "dataset.root="], "dataset.root is empty"),
     (["dataset=image_folder", "dataset.root={root}/imgs_inf", "dataset.image_size=8", "dataset.batch_size=2"], "has the label inf"),
     (["dataset=image_folder", "dataset.root={root}/imgs_big", "dataset.image_size=8", "dataset.batch_size=2"],

@@ -298,7 +298,7 @@ def test_run_dir_lock_is_released_when_its_holder_is_killed(tmp_path):
     assert not (tmp_path / ".gan-run.lock").exists()
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.5, 3.0])
+@pytest.mark.parametrize("delay", [0.3, 2.0])  # while Python imports; while gan-run builds
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback_and_leaves_nothing(tmp_path, delay):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)

@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+from gan_runner.atomic import naming  # noqa: F401  (the CLIs name a failed write's file with it)
 from gan_runner.errors import UserError
 
 NAME_MAX = 255  # bytes in one path component on Linux/macOS file systems

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from gan_runner.atomic import write_npz
 from gan_runner.cli.boundary import OneLineParser
 from gan_runner.cli.common import EXIT_USER_ERROR, add_common_args, guarded, load_for_cli, resolve_device  # noqa: F401
-from gan_runner.cli.output_paths import check_room, writable_path
+from gan_runner.cli.output_paths import check_room, naming, writable_path
 from gan_runner.errors import UserError
 
 if TYPE_CHECKING:
@@ -142,7 +142,8 @@ def _sample(args: argparse.Namespace) -> None:
             for name, img in traversal_grids(run, args.grid_size, **kw).items():
                 pictures[sibling(grid, f"traverse_{name}")] = img
         for path, img in pictures.items():
-            save_png(img, writable_path(path, "--grid"))
+            with naming(path):
+                save_png(img, writable_path(path, "--grid"))
             print(f"wrote {path}")
 
 

@@ -171,7 +171,7 @@ def check_overrides(argv: list[str]) -> None:
             too_big = len(token) > 4000 if multirun else len(token) > 21 or not -(2**63) <= int(token) < 2**64
             if too_big:
                 raise UserError(f"{key.lstrip('+~')}={token[:20]}... is an integer beyond 64 bits ({len(token)} digits)")
-        if key == "hydra.run.dir" and not multirun:
+        if key == "hydra.run.dir" and not multirun and os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 holds it
             from gan_runner.training.run_lock import holder_pid_error
 
             busy = holder_pid_error(Path(value))  # before Hydra writes .hydra/ into someone else's run

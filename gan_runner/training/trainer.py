@@ -125,7 +125,8 @@ class Trainer:
         try:
             save_atomic(state, path)
         except OSError as e:  # full disk, permissions (torch.save's RuntimeError arrives as one): the previous checkpoint is untouched
-            raise UserError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from None
+            kept = "the previous checkpoint is intact" if (ckpt_dir / LAST).exists() else "no checkpoint was written before"
+            raise UserError(f"could not write checkpoint {path}: {e.strerror or e}; {kept}") from None
         tmp = ckpt_dir / f".{LAST}.{os.getpid()}.link"  # one per process: two writers never share it
         tmp.unlink(missing_ok=True)
         try:
