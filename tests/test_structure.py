@@ -63,7 +63,7 @@ def test_module_level_imports_form_no_cycle():
 # The layer order ARCHITECTURE.md draws: a unit (a top-level module or subpackage of gan_runner) imports only units
 # of a lower layer, at module level or inside a function; imports under `if TYPE_CHECKING:` are types, not imports.
 LAYERS: list[set[str]] = [
-    {"errors", "atomic", "progress", "stats", "sweep_keys"},
+    {"errors", "atomic", "progress", "stats", "sweep_keys", "sweep_objective"},
     {"registry", "config_schema", "devices", "memory_budget", "checkpoint", "ema"},
     {"data"},
     {"models"},

@@ -109,3 +109,14 @@ def test_missing_plugin_error_names_the_extra():
            "\tbasic\nConfig search path:\n\tprovider=hydra")
     line = explain_compose_error(Exception(msg), [])
     assert line.startswith("unknown hydra/launcher 'joblib' (choices: basic)") and "gan-runner[sweeps]" in line
+
+
+def test_the_objective_is_the_metric_or_the_worst_value_for_the_direction():
+    from gan_runner.sweep_objective import objective_value
+
+    done = {"status": "completed", "eval": {"fid": 2.5}, "final": {"loss/g": float("nan")}, "step": 40}
+    assert objective_value(done, "eval.fid") == 2.5 and objective_value(done, "step") == 40.0
+    assert objective_value(done, None) is None  # no objective: Hydra's basic sweeper wants nothing back
+    assert objective_value(done, "final.loss/g") == math.inf  # NaN is no value: the worst for minimizing
+    assert objective_value({"status": "diverged", "eval": {"fid": 1.0}}, "eval.fid", "maximize") == -math.inf
+    assert objective_value({"status": "failed"}, "eval.fid") == math.inf

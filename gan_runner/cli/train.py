@@ -6,7 +6,6 @@ with code 2; HYDRA_FULL_ERROR=1 shows the full traceback instead.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 import sys
@@ -20,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner import sweep_objective
 from gan_runner.cli import sweep_jobs
 from gan_runner.cli.boundary import EXIT_DIVERGED, EXIT_USER_ERROR, report, signal_exit_code, user_error_line
 from gan_runner.cli.job_dirs import register_resolvers
@@ -31,22 +31,9 @@ register_resolvers()  # at import: sweep job dirs are named in the process that 
 
 
 def objective_value(metrics: dict, key: str | None) -> float | None:
-    """The sweep objective: metrics.json's dotted `key` (the first dot splits section and name).
-
-    A failed or diverged run returns the worst value for the sweeper's direction (+inf when
-    minimizing, -inf when maximizing): Optuna 2.x accepts it, while the Hydra Optuna plugin
-    crashes on NaN, and the sampler learns to avoid that region.
-    """
-    if not key:
-        return None
-    value = None
-    if metrics.get("status") == "completed":
-        section, _, name = key.partition(".")
-        value = metrics.get(section, {}).get(name) if name else metrics.get(section)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
+    """The sweep objective of this job (sweep_objective.py), in the direction the sweeper optimizes."""
     direction = str(OmegaConf.select(HydraConfig.get(), "sweeper.direction", default="minimize"))
-    return -math.inf if direction.startswith("max") else math.inf
+    return sweep_objective.objective_value(metrics, key, direction)
 
 
 def divergence_hint(cfg: DictConfig, metrics: dict) -> str:
