@@ -16,12 +16,12 @@ import torch
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gan_runner import checkpoint as ckpt_mod
 from gan_runner.checkpoint import load_checkpoint
 from gan_runner.errors import UserError
 from gan_runner.losses.standard import NonSaturating
 from gan_runner.registry import LOSSES
 from gan_runner.run import run
-from gan_runner.training import checkpoint as ckpt_mod
 
 from conftest import gan_run, tiny
 
