@@ -11,7 +11,7 @@ import yaml
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_runner.cli.train import explain_compose_error
+from gan_runner.cli.argv import explain_compose_error
 from gan_runner.reporting import report
 
 from conftest import TINY, gan_run
