@@ -153,6 +153,36 @@ def table(names: list[str]) -> str:
                               "| row | curve |", "|---|---|", *curves])
 
 
+def plot(names: list[str], path: Path) -> None:
+    """Mean modes covered (fraction of the total) against G steps, one line per row, ring and grid side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    for name in names:
+        runs = load(name)
+        by_step: dict[int, list[float]] = {}
+        for r in runs:
+            for e in r["history"]:
+                by_step.setdefault(e["step"], []).append(e["modes"])
+        if not by_step:
+            continue
+        ax = axes[0 if name.endswith("ring") else 1]
+        steps = sorted(by_step)
+        means = [statistics.mean(by_step[s]) for s in steps]
+        ses = [statistics.stdev(by_step[s]) / math.sqrt(len(by_step[s])) if len(by_step[s]) > 1 else 0.0 for s in steps]
+        ax.errorbar(steps, means, yerr=ses, marker="o", capsize=2, label=f"{name} ({len(runs)} seeds)")
+    for ax, (title, total) in zip(axes, [("ring (8 modes)", 8), ("grid (25 modes)", 25)]):
+        ax.axhline(total, color="grey", lw=0.8, ls="--")
+        ax.set(title=title, xlabel="G step", ylabel="modes covered (mean ± s.e. over seeds)", ylim=(0, total + 1))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
 def main() -> None:
     """`run` trains the planned rows; `table` prints what has finished."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -163,6 +193,7 @@ def main() -> None:
     p.add_argument("--veegan-steps", type=int, default=2500, help="G steps of the gan/unrolled rows (reference: 25,000)")
     p.add_argument("--evals", type=int, default=6, help="periodic evaluations per run (the mode-count curve)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
+    p.add_argument("--plot", type=Path, help="save the mode-count curves (mean ± s.e. per evaluation) as a PNG")
     args = p.parse_args()
     names = args.rows.split(",")
     unknown = [n for n in names if n not in ROWS]
@@ -172,6 +203,9 @@ def main() -> None:
         steps = {n: args.pacgan_steps if n.startswith("pacgan") else args.veegan_steps for n in names}
         run_jobs(names, seeds_arg(args.seeds), steps, args.evals, args.jobs)
     print(table(names))
+    if args.plot:
+        plot(names, args.plot)
+        print(f"\nplot: {args.plot}")
 
 
 if __name__ == "__main__":
