@@ -123,8 +123,11 @@ def load(name: str) -> list[dict]:
     for run_dir in sorted((OUT / name).glob("seed*"), key=lambda p: int(p.name[4:])):
         if finished(run_dir):
             m = json.loads((run_dir / "metrics.json").read_text())
+            history = list((m.get("periodic_eval") or {}).get("history", []))
+            if not history or history[-1]["step"] != m["step"]:  # the final evaluation ends the curve
+                history.append({"step": m["step"], **m["eval"]})
             runs.append({**m["eval"], "seed": int(run_dir.name[4:]), "step": m["step"], "wall_s": m["wall_time_s"],
-                         "history": (m.get("periodic_eval") or {}).get("history", [])})
+                         "history": history})
     return runs
 
 
