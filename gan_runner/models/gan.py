@@ -22,9 +22,9 @@ from gan_runner.registry import register_model
 class MLPGenerator(nn.Module):
     """z (and any conditioning vector) -> MLP -> a sample of the data's shape."""
 
-    def __init__(self, in_dim: int, spec: DataSpec, width: int, depth: int) -> None:
+    def __init__(self, in_dim: int, spec: DataSpec, width: int, depth: int, norm: Norm = "none") -> None:
         super().__init__()
-        layers, n = mlp_layers(in_dim, [width] * depth, "relu")
+        layers, n = mlp_layers(in_dim, [width] * depth, "relu", norm=norm)
         out = math.prod(spec.shape)
         # Images live in [-1, 1]; 2D mixtures span e.g. [-4, 4], so no squashing there.
         self.net = nn.Sequential(*layers, nn.Linear(n, out), nn.Tanh() if spec.is_image else nn.Identity())
@@ -78,11 +78,15 @@ def build_gan(
     dropout: float = 0.5,
     input_dropout: float = 0.2,
     d_norm: Norm = "none",
+    g_norm: Norm = "none",
 ) -> GANModel:
-    """Goodfellow et al. 2014 MLP GAN (D stabilizers: models/d_options.py)."""
+    """Goodfellow et al. 2014 MLP GAN (D stabilizers: models/d_options.py).
+
+    g_norm="batch" puts batch norm before each of G's ReLUs, as PacGAN's 2D generator does.
+    """
     check_positive("gan", z_dim=z_dim, width=width, depth=depth, d_width=d_width, d_depth=d_depth, pieces=pieces)
     check_probability("gan", dropout=dropout, input_dropout=input_dropout)
-    G = MLPGenerator(z_dim, spec, width, depth)
+    G = MLPGenerator(z_dim, spec, width, depth, g_norm)
     d_in = math.prod(d.spec(spec, "gan").shape)
     D = MLPDiscriminator(d_in, [d_width] * d_depth, d_activation, pieces, dropout, input_dropout, d_norm, d.mbstd)
     return VanillaGAN(spec, G, D, z_dim, d_transforms=d_transforms)
