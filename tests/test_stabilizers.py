@@ -316,6 +316,9 @@ RUNS = [
     (["stabilize.instance_noise=0.1", "stabilize.r2=1", "stabilize.reg_every=1", "loss.label_smoothing=0.1"], "r2/grad_sq"),
     (["model=gan", "model.width=32", "model.d_width=16", "model.pieces=2", "stabilize.unroll=3"], "loss/g"),
     (["model=gan", "model.width=32", "model.d_width=16", "model.pieces=2", "stabilize.unroll=2", "optimizer=sgd"], "loss/g"),
+    # n_critic > 1: G's batch is its own G(z) (with its graph) against the last D step's real batch
+    (["model=gan", "model.width=32", "model.d_width=16", "model.pieces=2", "stabilize.unroll=2", "loss=wgan_gp",
+      "trainer.n_critic=2"], "gp/penalty"),
 ]
 
 
