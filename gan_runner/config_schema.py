@@ -23,6 +23,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
 from gan_runner.errors import ConfigError
+from gan_runner.registry import matches_hint
 
 T = TypeVar("T")
 
@@ -129,24 +130,6 @@ class EvalConfig:
     inception: Optional[str] = option("a torchvision inception_v3 weights file or null")
 
 
-def _strictly(value: Any, hint: Any) -> bool:
-    """Whether `value` already has the annotation's Python type (ints count as floats; bools as nothing else)."""
-    if hint is Any:
-        return True
-    args = typing.get_args(hint)
-    if type(None) in args:  # Optional[X]
-        return value is None or _strictly(value, next(a for a in args if a is not type(None)))
-    if hint is bool:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if hint is int:
-        return isinstance(value, int)
-    if hint is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, hint)
-
-
 def keys_of(schema: type) -> list[str]:
     """The option names a schema knows, in declaration order."""
     return [f.name for f in fields(schema)]
@@ -170,7 +153,7 @@ def validate(section: str, schema: type[T], values: Mapping[str, Any] | None) ->
     meta = {f.name: f.metadata for f in fields(schema)}
     hints = typing.get_type_hints(schema)
     for key, value in values.items():
-        if not _strictly(value, hints[key]):  # OmegaConf would turn "1e-4" or 1 into a float or a bool: a YAML typo
+        if not matches_hint(value, hints[key]):  # OmegaConf would turn "1e-4" or 1 into a float or a bool: a YAML typo
             raise ConfigError(f"{section}.{key} must be {meta[key]['must']}, got {_short(value)}")
         if isinstance(value, int) and not -(2**63) <= value < 2**63:  # torch and the loop count in int64
             raise ConfigError(f"{section}.{key} must be {meta[key]['must']} of at most 64 bits, got {str(value)[:30]}...")

@@ -113,19 +113,20 @@ class Registry:
                     raise ConfigError(f"{self.kind} '{name}' needs option '{key}'")
                 continue
             expected = hints.get(key)
-            if expected is not None and not _matches(opts[key], expected):
+            if expected is not None and not matches_hint(opts[key], expected):
                 raise ConfigError(
                     f"{self.kind} '{name}' option '{key}' must be {_type_name(expected)}, got {opts[key]!r}"
                 )
 
 
-def _matches(value: Any, hint: Any) -> bool:
-    """Loose runtime type check for the option types YAML can express."""
+def matches_hint(value: Any, hint: Any) -> bool:
+    """Whether a YAML value already has an annotation's type (ints count as floats, bools as nothing else): the one
+    type check of builder options (here) and of the run config's sections (config_schema.validate)."""
     if hint is Any:
         return True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
+        return any(matches_hint(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None
     if origin is typing.Literal:
@@ -134,7 +135,7 @@ def _matches(value: Any, hint: Any) -> bool:
         if not isinstance(value, (list, tuple)):
             return False
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        return not args or all(_matches(v, args[0]) for v in value)
+        return not args or all(matches_hint(v, args[0]) for v in value)
     if hint is float:
         return isinstance(value, _NUMERIC) and not isinstance(value, bool)
     if hint is int:
