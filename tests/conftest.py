@@ -41,6 +41,11 @@ def tiny(model: str) -> list[str]:
     return [f"model={model}", *TINY, *extra]
 
 
+# A plugin the developer installed (e.g. README's examples/gan_runner_example) would add its options to every
+# composition and error line here; the suite tests the built-ins, and test_plugins.py turns entry points back on.
+os.environ["GAN_RUNNER_NO_ENTRY_POINTS"] = "1"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Parallel workers (make test runs pytest-xdist, one worker per core): one intra-op thread each.
 

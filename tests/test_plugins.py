@@ -38,7 +38,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli(tool: str, *args: str, site: Path | None, cwd: Path, extra_env: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
     """python -m gan_runner.cli.TOOL in a subprocess, with the plugin's folder on PYTHONPATH (or not)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "PYTHONPATH", "GAN_RUNNER_PLUGINS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HYDRA_FULL_ERROR", "PYTHONPATH", "GAN_RUNNER_PLUGINS", "GAN_RUNNER_NO_ENTRY_POINTS")}
     env["OMP_NUM_THREADS"] = "1"
     if site is not None:
         env["PYTHONPATH"] = str(site)
@@ -87,7 +88,8 @@ def test_every_cli_works_on_a_plugin_run(site: Path, tmp_path: Path):
     assert 0 <= results["pixel_mean_gap"] <= 1 and results["fid[pooled]"] > 0  # FID in the plugin's feature space
 
     # the same run dir with the plugin absent: one line saying what to install
-    missing = cli("sample", str(full), "--num", "4", "--out", str(tmp_path / "m.npz"), site=None, cwd=tmp_path)
+    missing = cli("sample", str(full), "--num", "4", "--out", str(tmp_path / "m.npz"), site=None, cwd=tmp_path,
+                  extra_env={"GAN_RUNNER_NO_ENTRY_POINTS": "1"})  # absent even where a developer installed it
     assert missing.returncode == 2
     assert missing.stderr.strip() == ("error: this run's model 'resnet' comes from plugin 'example', which is not "
                                       "installed: pip install 'gan-runner-example==0.1.0'")
