@@ -32,7 +32,8 @@ SWEEP = ["experiment=ring8", "loss=ns,wgan_gp", "seed=0,1", "trainer.max_steps=6
          "trainer.quiet=true", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 SWEPT = ["loss", "seed"]
 EVAL_COLUMNS = ["eval_final/modes", "eval_final/hq_percent", "eval_final/reverse_kl"]
-CHARTS = ["losses of G and D (the loss's own units)", "Wasserstein estimate", "modes covered (ring8, grid25)",
+CHARTS = ["losses of G and D (ns, minimax: nats)", "losses of G and D [wgan] (its own units)",
+          "D(x) and D(G(z)) [wgan] (raw outputs)", "Wasserstein estimate", "modes covered (ring8, grid25)",
           "high-quality samples (%)", "KL to the modes' distribution (nats)", "G steps per second",
           "images per second (n_critic D batches + one G batch per step)"]
 # Every element matching a CSS selector, through the open shadow roots TensorBoard's Polymer pages are made of.

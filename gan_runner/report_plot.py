@@ -18,7 +18,9 @@ COLUMNS = 3  # panels per row: wide enough to read at 100 dpi on a laptop screen
 
 def panel_keys(rows: list[RunRow]) -> list[str]:
     """The quantities to draw: the losses, then every evaluation value that changes (mode totals are constants)."""
-    keys = [k for k in CURVE_KEYS if any(r.curves.get(k) for r in rows)]
+    # each loss family's own panel: loss/d (nats) and loss/d[wgan] (critic units) never share an axis
+    keys = sorted({k for r in rows for k, pts in r.curves.items() if pts and k.split("[", 1)[0] in CURVE_KEYS},
+                  key=lambda k: (k.split("[", 1)[1:], k))
     evals = sorted({k.split("/", 1)[1] for r in rows for k in r.curves if k.startswith(("eval/", "eval_final/"))})
     for name in evals:
         values = {v for r in rows for tag in (f"eval/{name}", f"eval_final/{name}") for _, v in r.curves.get(tag, [])}

@@ -21,10 +21,15 @@ from gan_runner.errors import UserError
 from gan_runner.metrics.registry import higher_is_better, record_of_value  # importing gan_runner.metrics registers every record
 from gan_runner.progress import format_value
 
-SUMMARY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")
+SUMMARY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")  # with their loss family's tag when not BCE's: loss/d[wgan]
 FINAL = "eval_final/"  # the end-of-training evaluation's prefix, as in TensorBoard
 PERIODIC = "eval/"  # trainer.eval_every's
 IDENTITY = ("run", "overrides", "status")  # columns that say which run a row is: kept even when constant
+
+
+def summary_key(key: str) -> bool:
+    """Whether `key` is a final training statistic the report shows (family-tagged or not)."""
+    return key.split("[", 1)[0] in SUMMARY_KEYS
 
 
 @dataclass
@@ -160,8 +165,8 @@ def read_run(path: Path, root: Path) -> RunRow:
     if metrics is None:
         last = max((pts[-1][0] for pts in curves.values() if pts), default=None)
         return RunRow(name, path, overrides, "running", last, None, curves=curves,
-                      final={k: pts[-1][1] for k, pts in curves.items() if pts and k in SUMMARY_KEYS})
-    final = {k: v for k, v in metrics.get("final", {}).items() if k in SUMMARY_KEYS}
+                      final={k: pts[-1][1] for k, pts in curves.items() if pts and summary_key(k)})
+    final = {k: v for k, v in metrics.get("final", {}).items() if summary_key(k)}
     space = feature_space_of(metrics)
     final.update({with_space(f"{FINAL}{k}", space): v for k, v in metrics.get("eval", {}).items()
                   if isinstance(v, (int, float))})

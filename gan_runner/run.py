@@ -29,12 +29,13 @@ from gan_runner.checkpoint import (
 )
 from gan_runner.config_schema import EvalConfig, TrainerConfig, validate
 from gan_runner.data import BatchStream, build_dataset, build_stream
-from gan_runner.devices import native_bf16, resolve_device
+from gan_runner.devices import precision_note, resolve_device
 from gan_runner.ema import EMA
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.grids import picture_renderer
-from gan_runner.losses.base import AdversarialLoss
+from gan_runner.losses.base import FAMILY_KEYS, AdversarialLoss
 from gan_runner.memory_budget import batch_bytes, check_fits, step_bytes
+from gan_runner.metrics.features import expected_space_tags
 from gan_runner.models.base import GANModel
 from gan_runner.optim import build_optimizers, clip_norms
 from gan_runner.plugins import activate, used_plugins
@@ -160,7 +161,10 @@ def build_run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Built
     data = build_dataset(dcfg)
     if opts.precision == "auto":
         # bf16 pays for convolutions; 2D mixtures need fp32's resolution (modes of std 0.01) and gain nothing
-        opts = replace(opts, precision="bf16" if data.spec.is_image and native_bf16(device) else "fp32")
+        chosen, why = precision_note(device, data.spec.is_image)
+        opts = replace(opts, precision=chosen)
+        if ranks.is_main and not opts.quiet:
+            print(f"precision=auto: {chosen} on {device.type} ({why})", flush=True)
     stab = build_stabilizers(config.get("stabilize"), data.spec, opts.max_steps)
     model_name, model_opts = named_options(config["model"], "model")
     check_model_fits(lambda: MODELS.build(model_name, data.spec, stab.d_transforms, options=model_opts),
@@ -189,6 +193,8 @@ def build_run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Built
                       render=picture_renderer(data.spec.is_image, None if data.spec.is_image else data.x),
                       ranks=ranks, periodic=periodic, eval_names=eval_names, console_keys=loss.console_keys)
     trainer.plugins = used_plugins(config)  # which plugin built what: checkpoints and metrics.json record it
+    trainer.loss_tags = tuple(loss.tag(k) for k in FAMILY_KEYS)
+    trainer.space_tags = expected_space_tags(str(ecfg["features"]), data.spec, dcfg)
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:
         diff = config_difference(ckpt.get("config"), config) or spec_difference(ckpt.get("spec"), data_spec_record(data.spec))

@@ -23,7 +23,8 @@ SWEEP = ["experiment=ring8", "loss=ns,wgan_gp", "trainer.max_steps=20", "trainer
 
 # The unit of every scalar a run writes, decided here independently of the layout under test.
 UNITS = [
-    (r"^loss/[dg]$", "loss"), (r"^D/(real|fake)$", "D output"), (r"^wasserstein$", "loss"),
+    (r"^loss/[dg]$", "nats"), (r"^D/(real|fake)$", "probability"),  # ns, minimax
+    (r"^loss/[dg]\[wgan\]$", "critic loss"), (r"^(D/(real|fake)\[wgan\]|wasserstein)$", "critic value"),
     (r"^(grad_norm/[dg]|gp/grad_norm)$", "gradient norm"), (r"^(gp/penalty|r[12]/grad_sq)$", "penalty"),
     (r"^lr/[dg]$", "learning rate"), (r"^perf/steps_per_s$", "steps/s"), (r"^perf/images_per_s$", "images/s"),
     (r"^eval(_final)?/(modes|modes_total)$", "modes"), (r"^eval(_final)?/hq_percent$", "percent"),
@@ -81,8 +82,15 @@ def test_hparams_show_the_swept_key_first_and_every_eval_metric(sweep):
         # this sweep's evaluations first (TensorBoard ticks the first five), by the tags the runs really write
         assert metrics[:3] == ["eval_final/modes", "eval_final/hq_percent", "eval_final/reverse_kl"]
         assert {"eval/modes", "eval/fid", "eval/precision", "eval/recall", "eval_final/fid", "loss/d"} <= set(metrics)
+        assert {"loss/d[wgan]", "D/real[wgan]", "loss/g[hinge]"} <= set(metrics)  # every loss family's columns
         assert "eval/pr" not in metrics
-    assert experiments[0] == experiments[1]  # whichever run TensorBoard reads, the same columns
+    # whichever run TensorBoard reads, the same columns; each run's own loss family right after the evaluations
+    assert experiments[0].hparam_infos == experiments[1].hparam_infos
+    first, second = ([m.name.tag for m in exp.metric_infos] for exp in experiments)
+    assert set(first) == set(second)
+    i, j = first.index("loss/d"), second.index("loss/d[wgan]")
+    assert i == j and first[:i] == second[:j] and all(t.startswith(("eval/", "eval_final/")) for t in first[:i])
+    assert first[i + 1] == "loss/g" and second[j + 1] == "loss/g[wgan]"
 
 
 def test_no_tag_has_two_values_at_one_step(sweep):

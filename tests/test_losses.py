@@ -156,15 +156,15 @@ def test_d_stats_are_probabilities_or_raw_values(name: str, probabilistic: bool)
     assert loss.probabilistic is probabilistic
     total, stats = d_total(loss, model, real, None, latent)
     if probabilistic:
-        assert float(stats["D/real"]) == pytest.approx(mean([s(r) for r in REAL]), rel=1e-6)
-        assert float(stats["D/fake"]) == pytest.approx(mean([s(f) for f in FAKE]), rel=1e-6)
-        assert 0 < float(stats["D/real"]) < 1 and 0 < float(stats["D/fake"]) < 1
+        assert float(stats[loss.tag("D/real")]) == pytest.approx(mean([s(r) for r in REAL]), rel=1e-6)
+        assert float(stats[loss.tag("D/fake")]) == pytest.approx(mean([s(f) for f in FAKE]), rel=1e-6)
+        assert 0 < float(stats[loss.tag("D/real")]) < 1 and 0 < float(stats[loss.tag("D/fake")]) < 1
     else:
-        assert float(stats["D/real"]) == pytest.approx(mean(REAL), rel=1e-6)
-        assert float(stats["D/fake"]) == pytest.approx(mean(FAKE), rel=1e-6)
-    assert float(stats["loss/d"]) == pytest.approx(float(loss.d_terms(t(REAL), t(FAKE))), rel=1e-6)
+        assert float(stats[loss.tag("D/real")]) == pytest.approx(mean(REAL), rel=1e-6)
+        assert float(stats[loss.tag("D/fake")]) == pytest.approx(mean(FAKE), rel=1e-6)
+    assert float(stats[loss.tag("loss/d")]) == pytest.approx(float(loss.d_terms(t(REAL), t(FAKE))), rel=1e-6)
     if name != "wgan_gp":  # the penalty is checked below
-        assert float(total.detach()) == pytest.approx(float(stats["loss/d"]))
+        assert float(total.detach()) == pytest.approx(float(stats[loss.tag("loss/d")]))
     assert all(v.requires_grad is False for v in stats.values())  # detached: logging never holds a graph
 
 
@@ -180,7 +180,7 @@ def test_d_objective_leaves_g_alone_and_g_objective_reaches_it(name: str) -> Non
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.D.parameters())
     model.zero_grad(set_to_none=True)
     g_loss, stats = g_total(loss, model, model.sample_latent(4, "cpu"), real=real)
-    assert float(stats["loss/g"]) == pytest.approx(float(g_loss.detach()))
+    assert float(stats[loss.tag("loss/g")]) == pytest.approx(float(g_loss.detach()))
     g_loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.G.parameters())
 
@@ -254,7 +254,7 @@ def test_wgan_gp_d_objective_adds_penalty() -> None:
     loss = LOSSES.build("wgan_gp")  # gp_weight 10
     total, stats = d_total(loss, model, real, None, latent)
     adv = (latent.z @ torch.tensor(w)).mean() - (real.flatten(1) @ torch.tensor(w)).mean()
-    assert float(stats["loss/d"]) == pytest.approx(float(adv), rel=1e-5)
+    assert float(stats["loss/d[wgan]"]) == pytest.approx(float(adv), rel=1e-5)
     assert float(total.detach()) == pytest.approx(float(adv) + 10 * (2 - 1) ** 2, rel=1e-5)
     assert float(stats["gp/penalty"]) == pytest.approx(1.0)
 
@@ -303,8 +303,29 @@ def test_the_loss_names_its_progress_line_statistics(tmp_path, capsys, name: str
     """The trainer and logger name no loss's statistic: the progress line shows what the loss's console_keys say."""
     from gan_runner.training.logger import RunLogger
 
-    logger = RunLogger(tmp_path, 10, 0, None, 4, quiet=False, console_keys=LOSSES.build(name).console_keys)
-    logger.scalars(1, {"loss/d": 0.5, "loss/g": 1.0, "wasserstein": 0.25}, 1)
+    loss = LOSSES.build(name)
+    logger = RunLogger(tmp_path, 10, 0, None, 4, quiet=False, console_keys=loss.console_keys)
+    logger.scalars(1, {loss.tag("loss/d"): 0.5, loss.tag("loss/g"): 1.0, "wasserstein": 0.25}, 1)
     logger.close()
     line = capsys.readouterr().out
     assert "loss/d=0.500" in line and ("wasserstein=0.250" in line) == shows
+    assert "[" not in line.split("loss/d", 1)[0][-3:]  # the family tag is the run's loss: not repeated on the console
+
+
+FAMILIES = {"minimax": "", "ns": "", "lsgan": "lsgan", "hinge": "hinge", "wgan": "wgan", "wgan_gp": "wgan",
+            "rsgan": "rsgan", "ragan": "ragan", "ralsgan": "ralsgan", "rahinge": "rahinge"}
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_loss_and_d_statistics_carry_their_unit_family(name: str) -> None:
+    """ns's nats and probabilities keep the plain tags; every other family tags its own, so no chart, HParams column
+    or report column puts a critic value beside a probability (wgan and wgan_gp share the critic's units)."""
+    model, real, latent = stub_batch()
+    loss = LOSSES.build(name)
+    _, stats = d_total(loss, model, real, None, latent)
+    family = FAMILIES[name]
+    suffix = f"[{family}]" if family else ""
+    assert {f"loss/d{suffix}", f"D/real{suffix}", f"D/fake{suffix}"} <= set(stats)
+    assert family or loss.probabilistic  # an untagged family must report probabilities
+    if family:
+        assert not {"loss/d", "D/real", "D/fake"} & set(stats)

@@ -289,6 +289,30 @@ def test_cgan_grid_puts_class_k_in_row_k() -> None:
     torch.testing.assert_close(z, z[:1].expand_as(z))  # same z per column: rows differ only by class
 
 
+def test_grid_rows_are_labelled_by_class_or_code_in_the_picture() -> None:
+    """The picture itself names each row (y=k for CGAN/ACGAN, c=k for InfoGAN's first code); others get no margin."""
+    from gan_runner.generation.grids import image_grid, label_rows, row_labels
+
+    latent, cols = build("cgan").grid_latents(20, "cpu", torch.Generator().manual_seed(0))["per_class"]
+    assert row_labels(latent, cols) == [f"y={k}" for k in range(10)]
+    info = build_info()
+    grids = info.grid_latents(20, "cpu", torch.Generator().manual_seed(0))
+    assert row_labels(*grids["categorical"]) == [f"c={k}" for k in range(10)]
+    assert row_labels(*grids["continuous_0"]) == [f"c={k}" for k in range(10)]
+    plain, side = build("dcgan").grid_latents(16, "cpu", torch.Generator())["samples"]
+    assert row_labels(plain, side) is None
+    shuffled = latent._replace(y=latent.y.flip(0).roll(1))  # rows no longer one class each
+    assert row_labels(shuffled, cols) is None
+    grid = image_grid(torch.zeros(20, 1, 8, 8), cols)
+    labelled = label_rows(grid, row_labels(latent, cols))
+    margin = labelled.shape[2] - grid.shape[2]
+    assert margin > 0 and labelled.shape[1] == grid.shape[1]
+    assert torch.equal(labelled[:, :, margin:], grid)  # the images untouched, right of the margin
+    text = labelled[0, :, :margin] < 128
+    assert text[: grid.shape[1] // 2].any() and text[grid.shape[1] // 2:].any()  # labels down the whole height
+    assert torch.equal(label_rows(grid, None), grid)
+
+
 @pytest.mark.parametrize("name", ["cgan", "acgan"])
 def test_class_grid_stays_small_with_many_classes(name: str) -> None:
     # Stacked MNIST has 1,000 classes: a row per class would be a 1,000-image picture every grid_every.

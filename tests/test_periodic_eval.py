@@ -174,3 +174,23 @@ def test_eval_features_tag_every_key_with_the_space(tmp_path, compose_cfg, one_t
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"eval/fid[digits-rot]", "eval_final/is[digits-clf]"} <= scalars and "eval/fid" not in scalars
+    # HParams registered the tagged columns before the space existed (metrics.features.expected_space_tags)
+    from tensorboard.plugins.hparams import metadata
+
+    exp = metadata.parse_experiment_plugin_data(events.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
+    registered = {m.name.tag for m in exp.metric_infos}
+    written = {t for t in scalars if t.startswith(("eval/", "eval_final/"))}
+    assert written <= registered, sorted(written - registered)
+
+
+def test_expected_space_tags_name_the_spaces_builders_tag():
+    """The branches evaluations cannot cheaply reach here: the Inception spaces' tags and stacked MNIST's classifier."""
+    from gan_runner.data import build_dataset
+    from gan_runner.metrics import fid_inception, inception
+    from gan_runner.metrics.features import expected_space_tags
+
+    digits = build_dataset({"name": "digits", "image_size": 16}).spec
+    assert expected_space_tags("auto", digits, {}) is None
+    assert expected_space_tags("inception", digits, {}) == (fid_inception.SPACE_NAME,) * 2
+    assert expected_space_tags("inception-torchvision", digits, {}) == (inception.TAG,) * 2
+    assert expected_space_tags("classifier", digits, {}) == ("digits-clf", "digits-clf")

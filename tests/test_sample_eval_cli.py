@@ -71,6 +71,9 @@ def test_gan_sample_conditional_labels_and_per_class_rows(runs, cache, tmp_path)
         assert z["images"].shape == (20, 1, 8, 8) and z["labels"].shape == (20,) and z["labels"].max() <= 9
     w, h = Image.open(tmp_path / "c_per_class.png").size
     assert h == 10 * 10 + 2  # ten class rows of 8 px images with 2 px padding
+    margin = 6 * len("y=9") + 6  # grids.label_rows: a left margin wide enough for the longest row label
+    assert (w - margin - 2) % 10 == 0 and (w - 2) % 10 != 0  # columns of 8 px images + 2 px padding, after the margin
+    assert (np.asarray(Image.open(tmp_path / "c_per_class.png").convert("L"))[:, :margin] < 128).any()  # y=0 ... y=9
     assert out.stderr == ""
 
 

@@ -310,7 +310,7 @@ def test_latent_is_untouched_by_d_transforms():
 
 # ------------------------------------------------------------------------ through the runner
 RUNS = [
-    (["model=sngan", "loss=hinge"], "loss/d"),
+    (["model=sngan", "loss=hinge"], "loss/d[hinge]"),
     (["model.pack=2", "model.mbstd=true", "model.spectral_norm=true", "model.d_norm=none"], "loss/d"),
     (["stabilize.diffaugment=[color,translation,cutout]", "stabilize.r1=10", "stabilize.reg_every=2"], "r1/grad_sq"),
     (["stabilize.instance_noise=0.1", "stabilize.r2=1", "stabilize.reg_every=1", "loss.label_smoothing=0.1"], "r2/grad_sq"),

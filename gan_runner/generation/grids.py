@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -63,6 +63,40 @@ def image_grid(x: torch.Tensor, nrow: int) -> torch.Tensor:
     return tile(to_uint8_images(x).cpu(), nrow)
 
 
+def row_labels(latent: Any, nrow: int) -> list[str] | None:
+    """What each row of a grid holds, when every row shares one class (y=3) or first categorical code (c=3); else None."""
+    for field, name in (("y", "y"), ("c_cat", "c")):
+        t = getattr(latent, field, None)
+        if t is None:
+            continue
+        first = (t if t.dim() == 1 else t[:, 0]).detach().cpu()
+        if first.numel() % nrow:
+            return None
+        rows = first.view(-1, nrow)
+        if bool((rows == rows[:, :1]).all()):
+            return [f"{name}={int(v)}" for v in rows[:, 0]]
+    return None
+
+
+def label_rows(grid: torch.Tensor, labels: list[str] | None, padding: int = 2) -> torch.Tensor:
+    """A uint8 (C, H, W) grid of len(labels) rows with a white margin on the left naming each row (tile's layout)."""
+    if not labels:
+        return grid
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    c, h, w = grid.shape
+    margin = 6 * max(len(t) for t in labels) + 6
+    img = Image.new("RGB", (w + margin, h), "white")
+    img.paste(Image.fromarray(grid.expand(3, -1, -1).permute(1, 2, 0).numpy()), (margin, 0))
+    draw = ImageDraw.Draw(img)
+    row_h = (h - padding) / len(labels)
+    for r, text in enumerate(labels):
+        draw.text((margin - 3, padding + (r + 0.5) * row_h), text, fill=(0, 0, 0), anchor="rm")
+    out = torch.from_numpy(np.array(img)).permute(2, 0, 1).contiguous()
+    return out if c == 3 else out[:1]  # tile makes grayscale RGB; a 1-channel grid stays 1-channel
+
+
 REAL_COLOR, FAKE_COLOR, FRAME_COLOR = (40, 40, 40), (220, 30, 30), (190, 190, 190)
 
 
@@ -110,8 +144,9 @@ def scatter_image(fake: torch.Tensor, real: torch.Tensor | None = None, size: in
 
 
 def picture_renderer(is_image: bool, reference: torch.Tensor | None = None):
-    """(samples, nrow) -> uint8 picture for the data's kind: an image grid, or a 2D scatter over `reference` points."""
+    """(samples, nrow, latent) -> uint8 picture for the data's kind: an image grid whose rows of one class or code
+    say which (`latent`, when given), or a 2D scatter over `reference` points."""
     if is_image:
-        return image_grid
+        return lambda x, nrow, latent=None: label_rows(image_grid(x, nrow), None if latent is None else row_labels(latent, nrow))
     ref = None if reference is None else reference[:2000].detach().cpu()  # the density the samples should match
-    return lambda x, nrow: scatter_image(x, ref)
+    return lambda x, nrow, latent=None: scatter_image(x, ref)

@@ -52,6 +52,9 @@ class Penalty(Protocol):
         """The penalty on one batch (fake with or without its graph into G, as the phase decides), reporting its statistics."""
 
 
+FAMILY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")  # the statistics whose unit is the loss family's
+
+
 class AdversarialLoss:
     """Base: subclasses implement `d_terms` and `g_term` on logits; `after_d_step` defaults to a no-op."""
 
@@ -63,8 +66,21 @@ class AdversarialLoss:
     penalties: tuple[Penalty, ...] = ()
     #: whether G's term needs D's logits on the real batch too (relativistic losses); others skip that D pass
     g_uses_real = False
-    #: the statistics worth the progress line (the trainer and logger name none themselves)
-    console_keys: tuple[str, ...] = ("loss/d", "loss/g", "D/real", "D/fake")
+    #: the unit family of the loss and D-output statistics, appended to their tags (loss/d[wgan], D/real[wgan]) so that
+    #: a chart or column never mixes units across a sweep's losses; '' for the BCE family (ns, minimax: nats and
+    #: probabilities), whose tags stay loss/d, loss/g, D/real, D/fake
+    family = ""
+    #: statistics beside the four above worth the progress line (the trainer and logger name none themselves)
+    extra_console_keys: tuple[str, ...] = ()
+
+    def tag(self, key: str) -> str:
+        """`key` (loss/d, loss/g, D/real, D/fake) as this loss family reports it."""
+        return f"{key}[{self.family}]" if self.family else key
+
+    @property
+    def console_keys(self) -> tuple[str, ...]:
+        """The statistics worth the progress line, as tagged."""
+        return (*(self.tag(k) for k in FAMILY_KEYS), *self.extra_console_keys)
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""
@@ -87,7 +103,7 @@ class AdversarialLoss:
         out_real = model.discriminate(real, y)
         out_fake = model.discriminate(fake, latent.y)
         adv = self.d_terms(full_precision(out_real.adv), full_precision(out_fake.adv))  # fp32 losses under bf16 autocast
-        stats.report("loss/d", adv)
+        stats.report(self.tag("loss/d"), adv)
         self.report_d_values(out_real.adv.detach(), out_fake.adv.detach(), stats)
         aux = model.d_aux_loss(out_real, y, out_fake, latent, stats)
         return adv if aux is None else adv + aux
@@ -101,7 +117,7 @@ class AdversarialLoss:
             assert real is not None, f"{type(self).__name__}'s G term needs the real batch"
             real_adv = full_precision(model.discriminate(real, y).adv)  # with its graph: D^K depends on G when unrolled
         adv = self.g_term(full_precision(out.adv), real_adv)
-        stats.report("loss/g", adv)
+        stats.report(self.tag("loss/g"), adv)
         aux = model.g_aux_loss(out, latent, stats)
         return adv if aux is None else adv + aux
 
@@ -109,5 +125,5 @@ class AdversarialLoss:
         """D(x) and D(G(z)): mean probabilities, or mean critic values for non-probabilistic losses."""
         if self.probabilistic:
             real, fake = torch.sigmoid(real), torch.sigmoid(fake)
-        stats.report("D/real", real.mean())
-        stats.report("D/fake", fake.mean())
+        stats.report(self.tag("D/real"), real.mean())
+        stats.report(self.tag("D/fake"), fake.mean())

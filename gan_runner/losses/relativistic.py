@@ -35,6 +35,8 @@ class _Relativistic(AdversarialLoss):
 class RSGAN(_Relativistic):
     """RSGAN: -E[log sigmoid(C(a) - C(b))] over pairs (a_i, b_i)."""
 
+    family = "rsgan"
+
     def game(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.softplus(-(a - b)).mean()  # -log sigmoid(t) = softplus(-t)
 
@@ -42,6 +44,8 @@ class RSGAN(_Relativistic):
 @register_loss("ragan")
 class RaSGAN(_Relativistic):
     """RaSGAN: -E_a[log sigmoid(C(a) - E C(b))] - E_b[log(1 - sigmoid(C(b) - E C(a)))]."""
+
+    family = "ragan"
 
     def game(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.softplus(-(a - b.mean())).mean() + F.softplus(b - a.mean()).mean()  # -log(1 - sigmoid(t)) = softplus(t)
@@ -51,6 +55,8 @@ class RaSGAN(_Relativistic):
 class RaLSGAN(_Relativistic):
     """RaLSGAN: E_a[(C(a) - E C(b) - 1)^2] + E_b[(C(b) - E C(a) + 1)^2]."""
 
+    family = "ralsgan"
+
     def game(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (a - b.mean() - 1).pow(2).mean() + (b - a.mean() + 1).pow(2).mean()
 
@@ -58,6 +64,8 @@ class RaLSGAN(_Relativistic):
 @register_loss("rahinge")
 class RaHinge(_Relativistic):
     """RaHingeGAN: E_a[relu(1 - (C(a) - E C(b)))] + E_b[relu(1 + (C(b) - E C(a)))]."""
+
+    family = "rahinge"
 
     def game(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - (a - b.mean())).mean() + F.relu(1 + (b - a.mean())).mean()

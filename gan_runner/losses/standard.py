@@ -55,6 +55,7 @@ class LeastSquares(AdversarialLoss):
     """Mao et al. 2017: D regresses real to b and fake to a; G pushes fakes to c (0-1 coding: a=0, b=c=1)."""
 
     probabilistic = False
+    family = "lsgan"  # squared errors; D outputs on the a/b coding's scale
 
     def __init__(self, *, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
         self.a, self.b, self.c = a, b, c
@@ -71,6 +72,7 @@ class Hinge(AdversarialLoss):
     """Lim & Ye 2017 / Miyato et al. 2018: D minimizes relu(1 - D(x)) + relu(1 + D(G(z))); G minimizes -D(G(z))."""
 
     probabilistic = False
+    family = "hinge"
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()

@@ -17,7 +17,8 @@ from gan_runner.stats import StatsSink
 
 class _Wasserstein(AdversarialLoss):
     probabilistic = False
-    console_keys = (*AdversarialLoss.console_keys, "wasserstein")  # the critic's estimate of W(P_r, P_g)
+    family = "wgan"  # critic values; wgan and wgan_gp estimate the same distance
+    extra_console_keys = ("wasserstein",)  # the critic's estimate of W(P_r, P_g)
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return fake.mean() - real.mean()  # = -W estimate

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 import torch
 
 from gan_runner.data.base import DataSpec, InMemoryData
+from gan_runner.data.stacked import source_config
 from gan_runner.errors import DataError, UserError
 from gan_runner.metrics.classifier import load_or_train
 from gan_runner.metrics.fid_inception import fetch_weights, fid_inception_space, read_weights
@@ -66,6 +67,23 @@ def check_features(features: str, spec: DataSpec | None = None, *, inception: st
         read_weights(inception_weights)  # a wrong, truncated or code-carrying file fails before sampling
     elif features == "inception":
         read_weights(fetch_weights())  # downloaded (or found in the hub cache) before sampling; offline: one line
+
+
+def expected_space_tags(features: str, spec: DataSpec, dataset_cfg: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The tags a run's results will carry under `features` (space, and IS's class posteriors), known before the space
+    is built (HParams registers its columns at start); None for auto (untagged keys).
+
+    Each branch mirrors the tag its space's builder writes (tests/test_dashboards.py checks them against real
+    evaluations). A plugin's feature net names its own tag, unknown until built: its registered name stands in.
+    """
+    if features == "auto":
+        return None
+    if features in ("inception", "inception-torchvision", "points"):
+        return features, features  # SPACE_NAME, inception.TAG, point_space(): each space its own posteriors
+    if features in FEATURE_NETS:
+        return features, features
+    clf = (f"{source_config(dataset_cfg)['name']}-clf-per-channel" if spec.stacked_digits else f"{spec.name}-clf")
+    return (f"{spec.name}-rot", clf) if features == "label-free" else (clf, clf)
 
 
 def resolve_features(spec: DataSpec, features: str = "auto", inception: str | Path | None = None) -> str:

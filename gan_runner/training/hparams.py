@@ -87,10 +87,22 @@ def run_hparams(config: Mapping[str, Any], overrides: Iterable[str], swept: set[
     return {**fixed, **given}
 
 
-def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str], only_own: bool = False) -> list[str]:
+def all_loss_tags() -> list[str]:
+    """The final loss statistics of every registered loss family (loss/d, ..., loss/d[wgan], ...)."""
+    from gan_runner.losses.base import FAMILY_KEYS
+    from gan_runner.registry import LOSSES
+
+    families = dict.fromkeys(["", *(getattr(LOSSES.get(n), "family", "") for n in LOSSES.names())])
+    return [f"{k}[{f}]" if f else k for f in families for k in FAMILY_KEYS]
+
+
+def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str], only_own: bool = False, *,
+                loss_tags: Iterable[str] = LOSS_TAGS, space_tags: tuple[str, str] | None = None) -> list[str]:
     """Every scalar tag a run can write that the HParams tab should show: this run's evaluations first (final, then
-    periodic), the final losses, then every other metric's values, so all runs register the same columns.
-    `only_own`: this run's evaluation tags alone."""
+    periodic), its final losses, then every other metric's values and every loss family's losses, so all runs register
+    the same columns. `only_own`: this run's evaluation tags alone. `loss_tags`: the run's loss family's statistics
+    (AdversarialLoss.tag). `space_tags`: (feature space, class posteriors) tags of a non-auto eval.features, which
+    the space's values carry (fid[inception])."""
     import gan_runner.metrics  # noqa: F401  (registers every metric record; a run has imported it already)
     from gan_runner.metrics.registry import RECORDS, plus_minus
 
@@ -99,12 +111,22 @@ def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str], o
     def values(names: Iterable[str]) -> list[str]:
         return [v for n in names if n in RECORDS for v in RECORDS[n].reports]
 
-    own = [f"eval_final/{v}" for v in values(final_metrics)] + [f"eval/{v}" for v in values(periodic_metrics)]
+    def own_values(names: Iterable[str]) -> list[str]:  # as evaluate.tag_results names them
+        out = []
+        for n in (n for n in names if n in RECORDS):
+            rec = RECORDS[n]
+            tag = None if space_tags is None else space_tags[0] if rec.needs_features else \
+                space_tags[1] if rec.needs_classifier else None
+            out += [f"{v}[{tag}]" if tag else v for v in rec.reports]
+        return out
+
+    own = [f"eval_final/{v}" for v in own_values(final_metrics)] + [f"eval/{v}" for v in own_values(periodic_metrics)]
     if only_own:
         return own
     every = [f"{prefix}/{v}" for prefix in ("eval_final", "eval") for v in values(RECORDS)]
-    ordered = [t for t in own if t.split("/", 1)[1] not in minor] + list(LOSS_TAGS)
-    ordered += [t for t in every if t.split("/", 1)[1] not in minor]
+    base = lambda t: t.split("/", 1)[1].split("[")[0]  # noqa: E731  (the value's name without its space)
+    ordered = [t for t in own if base(t) not in minor] + list(loss_tags)
+    ordered += [t for t in every if base(t) not in minor] + all_loss_tags()
     ordered += [t for t in own + every]  # spreads and context values last
     return list(dict.fromkeys(ordered))
 

@@ -17,17 +17,17 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from gan_runner.progress import format_duration
-from gan_runner.training.hparams import end_summary, metric_tags, run_hparams, run_overrides, start_summaries, swept_keys
+from gan_runner.training.hparams import LOSS_TAGS, end_summary, metric_tags, run_hparams, run_overrides, start_summaries, swept_keys
 
 # TensorBoard's Custom Scalars tab, one unit per chart (tags are regular expressions). The final evaluation
 # (eval_final/*) shares its metric's chart with the periodic one: same unit, one extra point at the last step.
-# Losses and D's outputs mean what the run's loss says (nats for ns/minimax, critic units for wgan/hinge): filter
-# the runs by name (`loss=ns`) to compare one family on one axis.
+# Losses and D's outputs are in the run's loss family's units: the BCE family (ns, minimax) writes loss/d and D/real,
+# every other family tags them (loss/d[wgan], D/real[hinge]) and gets charts of its own (layout_for).
 _EVAL = "eval(_final)?/"
 CUSTOM_SCALARS = {
     "training": {
-        "losses of G and D (the loss's own units)": ["Multiline", ["^loss/d$", "^loss/g$"]],
-        "D(x) and D(G(z)) (probabilities, or critic values)": ["Multiline", ["^D/real$", "^D/fake$"]],
+        "losses of G and D (ns, minimax: nats)": ["Multiline", ["^loss/[dg]$"]],
+        "D(x) and D(G(z)) (ns, minimax: probabilities)": ["Multiline", ["^D/(real|fake)$"]],
         "Wasserstein estimate": ["Multiline", ["^wasserstein$"]],
         "gradient norms": ["Multiline", ["^grad_norm/", "^gp/grad_norm$"]],
         "penalties": ["Multiline", ["^gp/penalty$", "^r[12]/grad_sq$"]],
@@ -54,10 +54,28 @@ CUSTOM_SCALARS = {
     },
 }
 
+_FAMILY_TAG = re.compile(r"^(loss/[dg]|D/(real|fake))\[(?P<family>[^\]]+)\]$")
+
+
+def family_charts(family: str) -> dict[str, list]:
+    """The loss and D-output charts of one loss family other than BCE's (tags loss/d[FAMILY], ...)."""
+    f = re.escape(family)
+    return {f"losses of G and D [{family}] (its own units)": ["Multiline", [f"^loss/[dg]\\[{f}\\]$"]],
+            f"D(x) and D(G(z)) [{family}] (raw outputs)": ["Multiline", [f"^D/(real|fake)\\[{f}\\]$"]]}
+
+
 def layout_for(tags: list[str]) -> dict[str, dict[str, list]]:
-    """CUSTOM_SCALARS without the charts none of `tags` would fill (TensorBoard merges the runs' layouts)."""
+    """CUSTOM_SCALARS plus the run's loss family's charts, without the charts none of `tags` would fill.
+
+    TensorBoard merges the runs' layouts (same category title: charts appended, duplicates skipped), so a sweep over
+    losses gets one pair of charts per family, each in one unit.
+    """
+    families = sorted({m["family"] for t in tags if (m := _FAMILY_TAG.match(t))})
+    charts_by_cat = {cat: dict(charts) for cat, charts in CUSTOM_SCALARS.items()}
+    for family in families:
+        charts_by_cat["training"].update(family_charts(family))
     layout = {cat: {title: chart for title, chart in charts.items()
-                    if any(re.search(rx, t) for rx in chart[1] for t in tags)} for cat, charts in CUSTOM_SCALARS.items()}
+                    if any(re.search(rx, t) for rx in chart[1] for t in tags)} for cat, charts in charts_by_cat.items()}
     return {cat: charts for cat, charts in layout.items() if charts}
 
 
@@ -111,7 +129,8 @@ class RunLogger:
         if self.max_time:
             eta = min(eta, max(0.0, self.max_time - elapsed))
         pct = 100 * step / self.max_steps
-        parts = " ".join(f"{k}={values[k]:.3f}" for k in self.console_keys if k in values)
+        # the family tag (loss/d[wgan]) is the run's loss, already known: the console shows the short name
+        parts = " ".join(f"{k.split('[')[0]}={values[k]:.3f}" for k in self.console_keys if k in values)
         line = (f"step {step}/{self.max_steps} {pct:3.0f}% | {values['perf/steps_per_s']:.1f} it/s | "
                 f"elapsed {format_duration(elapsed)} ETA {format_duration(eta)} | {parts}")
         print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n", flush=True)
@@ -130,13 +149,15 @@ class RunLogger:
             text = " ".join(f"{k}={v:.4g}" for k, v in results.items())
             print(f"{chring(self.tty)}eval at step {step} ({seconds:.1f} s): {text}", flush=True)
 
-    def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str]) -> None:
+    def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str],
+                *, loss_tags: tuple[str, ...] = LOSS_TAGS, space_tags: tuple[str, str] | None = None) -> None:
         """The HParams tab's columns and this run's values (training/hparams.py); config and overrides to the Text tab."""
         overrides = run_overrides(run_dir)
         params = run_hparams(config, overrides, swept_keys(run_dir))
         fw = self.writer._get_file_writer()
-        self.eval_tags = metric_tags(final_metrics, periodic_metrics, only_own=True)
-        for summary in start_summaries(params, metric_tags(final_metrics, periodic_metrics)):
+        tagged = {"loss_tags": loss_tags, "space_tags": space_tags}
+        self.eval_tags = metric_tags(final_metrics, periodic_metrics, only_own=True, **tagged)
+        for summary in start_summaries(params, metric_tags(final_metrics, periodic_metrics, **tagged)):
             fw.add_summary(summary, self.start_step)
         # Markdown: a four-space indent renders as a code block, so YAML keeps its layout in the Text tab
         self.writer.add_text("run/overrides", "    " + (" ".join(overrides) or "(none: the defaults)"), self.start_step)
@@ -182,7 +203,8 @@ class NullLogger:
     def evaluation(self, step: int, results: Mapping[str, float], seconds: float) -> None:
         """Nothing."""
 
-    def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str]) -> None:
+    def hparams(self, run_dir: Path, config: Mapping[str, Any], final_metrics: list[str], periodic_metrics: list[str],
+                **tagged: Any) -> None:
         """Nothing."""
 
     @contextmanager

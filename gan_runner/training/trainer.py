@@ -26,6 +26,7 @@ from gan_runner.stats import StatsAccumulator
 from gan_runner.training import distributed
 from gan_runner.training.distributed import Ranks
 from gan_runner.training.guards import StopSignals, all_finite, blown_up, divergence_reason
+from gan_runner.training.hparams import LOSS_TAGS
 from gan_runner.training.logger import CONSOLE_KEYS, NullLogger, RunLogger
 from gan_runner.training.periodic_eval import PeriodicEval
 from gan_runner.training.phases import Phase
@@ -46,20 +47,23 @@ class Trainer:
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  sched_g: torch.optim.lr_scheduler.LRScheduler, sched_d: torch.optim.lr_scheduler.LRScheduler,
                  ema: EMA | None, opts: TrainerConfig, run_dir: Path, device: torch.device,
-                 config: dict[str, Any], seed: int, render: Callable[[torch.Tensor, int], torch.Tensor],
+                 config: dict[str, Any], seed: int, render: Callable[..., torch.Tensor],
                  ranks: Ranks | None = None, periodic: PeriodicEval | None = None,
                  eval_names: Sequence[str] = (), console_keys: Sequence[str] = CONSOLE_KEYS) -> None:
         self.model, self.phases, self.stream = model, tuple(phases), stream
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.ema, self.opts, self.run_dir, self.device = ema, opts, run_dir, device
         self.config, self.seed = config, seed
-        self.render = render  # (samples, nrow) -> uint8 (C, H, W) picture: an image grid or a 2D scatter plot
+        self.render = render  # (samples, nrow, latent) -> uint8 (C, H, W) picture: a labelled image grid or a 2D scatter
         self.ranks = ranks or Ranks()  # torchrun: this process's rank; rank 0 alone writes the run dir
         self.periodic = periodic  # trainer.eval_every's evaluator, or None
         self.console_keys = tuple(console_keys)  # the statistics the loss says are worth the progress line
         self.eval_names = tuple(eval_names)  # end-of-training metrics; listed in the HParams tab
         self.step = 0
         self.plugins: list[dict[str, Any]] = []  # plugins that registered what this run uses (gan_runner.plugins)
+        # HParams columns named as this run writes them: its loss family's statistics, its eval space's tags
+        self.loss_tags: tuple[str, ...] = LOSS_TAGS
+        self.space_tags: tuple[str, str] | None = None
         self.elapsed = 0.0  # training seconds before this process (resumed runs)
         self.rollbacks: list[dict[str, Any]] = []
         self.bf16 = opts.precision == "bf16"
@@ -177,7 +181,8 @@ class Trainer:
         logger = (RunLogger(self.run_dir, o.max_steps, self.step, o.max_time, self.stream.batch_size * self.ranks.world_size, o.quiet,
                             self.console_keys)
                   if self.ranks.is_main else NullLogger())
-        logger.hparams(self.run_dir, self.config, list(self.eval_names), self.periodic.opts.metrics if self.periodic else [])
+        logger.hparams(self.run_dir, self.config, list(self.eval_names), self.periodic.opts.metrics if self.periodic else [],
+                       loss_tags=self.loss_tags, space_tags=self.space_tags)
         stats = StatsAccumulator()
         self.model.train()
         self._t0 = t0 = time.monotonic()
@@ -316,7 +321,7 @@ class Trainer:
         out_dir.mkdir(exist_ok=True)
         with sampling_mode(G):
             for name, (latent, nrow) in self.grid_latents.items():
-                img = self.render(G(latent), nrow)
+                img = self.render(G(latent), nrow, latent)  # class / code rows say which in the picture
                 logger.image(f"samples/{name}", img, self.step)
                 Image.fromarray(img.permute(1, 2, 0).squeeze(2).numpy()).save(out_dir / f"{name}_{self.step:07d}.png")
 
