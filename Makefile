@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,sweeps,slurm]'
 	touch $@
 
-run: install  ## train the default job (DCGAN + R1 + EMA on 5,000 real MNIST digits, ~2.5 min on 2 CPU cores)
+run: install  ## train the default job (DCGAN + R1 + EMA on 5,000 real MNIST digits, under 3 min on 2 CPU cores)
 	$(VENV)/bin/gan-run $(ARGS)
 
 # One test worker per core this process may use (nproc honours affinity and cgroup cpusets), at most 4:

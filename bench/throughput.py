@@ -52,11 +52,11 @@ def matmul_peak_gflops(device: str, n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def gan_run_loop(overrides: list[str], device: str):
-    """gan-run's trainer for the benchmark config, and a function running n iterations (logging as configured)."""
+def gan_run_loop(overrides: list[str], device: str, base: list[str] = CONFIG):
+    """gan-run's trainer for `base` (the benchmark config) + `overrides`, and a function running n iterations."""
     tmp = TemporaryDirectory()
     with initialize_config_module("gan_runner.conf", version_base=None):
-        cfg = compose("config", overrides=[*CONFIG, f"trainer.device={device}", *overrides])
+        cfg = compose("config", overrides=[*base, f"trainer.device={device}", *overrides])
     trainer = build_trainer(cfg, tmp.name)
     trainer.model.train()
     stats = StatsAccumulator()
@@ -66,6 +66,7 @@ def gan_run_loop(overrides: list[str], device: str):
         for i in range(n):
             log = (i + 1) % every == 0
             trainer.iteration(stats, log)
+            trainer.step += 1  # as train() does: lazy penalties are due by step
             if log:
                 stats.pop()  # the one host sync per log interval
         if device.startswith("cuda"):

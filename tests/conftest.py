@@ -30,6 +30,9 @@ TINY = [
     "trainer.quiet=true",
     "trainer.device=cpu",
     "trainer.precision=fp32",  # fp32 everywhere in tests: the same numbers on CPUs with and without bf16 units
+    # the default job decays its rates to 0 at max_steps: tests extend runs by resuming with a larger max_steps,
+    # which under a decay is another schedule, so they train at constant rates (tests/test_optim.py covers decays)
+    "optimizer.schedule=constant",
 ]
 # MLP models take widths in units, not channels; keep them small too.
 TINY_MLP = ["model.width=32", "model.d_width=16", "model.pieces=2"]

@@ -198,7 +198,7 @@ RUN_CASES = [
     (["trainer.resume={root}/text.txt"], "is unreadable"),
     (["trainer.resume={root}/step_abc.pt"], "its step is 'abc'"),
     (["dataset.image_size=16", "trainer.resume={root}/good"], "dataset.image_size was 8 when it was written"),
-    (["optimizer.lr_d=0.001", "trainer.resume={root}/good"], "optimizer.lr_d was 0.0002 when it was written"),
+    (["optimizer.lr_d=0.001", "trainer.resume={root}/good"], "optimizer.lr_d was 0.003 when it was written"),
     (["dataset=image_folder", "dataset.root={root}/imgs_one", "dataset.image_size=8", "dataset.batch_size=2",
       "trainer.resume={root}/folder_run"], "the data's number of classes was 2 when it was written, this run's is 1"),
     (["dataset=image_folder", "dataset.root="], "dataset.root is empty"),

@@ -49,3 +49,42 @@ def test_quality_curve_reads_periodic_fid_against_training_time(tmp_path):
     assert qc.ours_curve(tmp_path) == [(16.0, 500, 300.0), (32.5, 1000, 24.0)]
     qc.plot({"ours": qc.ours_curve(tmp_path)}, tmp_path / "q.png")
     assert (tmp_path / "q.png").stat().st_size > 0
+
+
+def test_bench_loops_advance_the_step_so_lazy_penalties_keep_their_schedule(one_thread):
+    """bench/throughput.py's timed loop runs trainer.iteration like train() does: without the step advancing, lazy R1
+    (stabilize.reg_every=4) ran on every iteration and bench/step_costs.py timed the default job 1.7x too slow."""
+    from conftest import TINY
+
+    sys.path.insert(0, str(REPO / "bench"))
+    throughput = _load("throughput")
+    trainer, steps = throughput.gan_run_loop(["stabilize.r1=1", "stabilize.reg_every=4", "trainer.log_every=1"], "cpu",
+                                             base=TINY)
+    seen = []
+    original = trainer.run_phase
+
+    def spy(phase, stats, log):
+        original(phase, stats, log)
+        if phase.name == "D":
+            seen.append("r1/grad_sq" in stats.pop())
+
+    trainer.run_phase = spy
+    steps(8)
+    assert trainer.step == 8 and seen == [True, False, False, False] * 2
+
+
+def test_study_plot_lists_trials_best_first_and_keeps_failed_ones(tmp_path):
+    study = _load("study_plot")
+    for n, (lr, fid, status) in enumerate([(1e-4, 8.0, "completed"), (1e-3, 2.5, "completed"), (3e-3, None, "diverged")]):
+        job = tmp_path / f"{n}_optimizer.lr_g={lr}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optimizer.lr_g={lr}", "hparams_search=x"]))
+        metrics = {"status": status, "step": 100, "stopped_by": "max_time", **({"eval": {"fid": fid}} if fid else {})}
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    trials = study.read_trials(tmp_path, "eval.fid")
+    assert [t["trial"] for t in trials] == [0, 1, 2] and trials[0]["params"] == {"optimizer.lr_g": "0.0001"}
+    rows = study.table(trials, "eval.fid").splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["1", "0", "2"]  # best first, the diverged trial last
+    assert "diverged" in rows[-1] and "| lr_g |" in study.table(trials, "eval.fid")
+    study.plot(trials, "eval.fid", tmp_path / "study.png")
+    assert (tmp_path / "study.png").stat().st_size > 1000

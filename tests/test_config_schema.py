@@ -65,7 +65,8 @@ def test_the_default_jobs_tricks_are_one_preset():
     """Base values are off; conf/preset/default_job.yaml is the only place that turns R1 and EMA on by default."""
     assert yaml_defaults("stabilize")["r1"] == 0 and yaml_defaults("trainer")["ema"] == 0
     on = OmegaConf.to_container(OmegaConf.load(CONF / "preset" / "default_job.yaml"))
-    assert on == {"stabilize": {"r1": 1.0, "reg_every": 4}, "trainer": {"ema": 0.999}}
+    assert on == {"defaults": [{"override /optimizer": "adam_fast"}], "stabilize": {"r1": 0.1, "reg_every": 16},
+                  "optimizer": {"schedule": "linear"}, "trainer": {"ema": 0.995, "max_steps": 2400}}
     for path in sorted(CONF.rglob("*.yaml")):  # recipes pick preset=none; none undoes a trick key by key
         text = path.read_text()
         assert "r1: 0.0" not in text or path.name == "config.yaml", f"{path} undoes the default job's R1 by hand"

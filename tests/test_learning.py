@@ -81,7 +81,9 @@ def conditional_accuracy(digits, loaded) -> float:
 
 def test_cgan_generates_the_requested_class(tmp_path, digits):
     overrides = ["model=cgan", "dataset=digits", "model.width=128", "model.d_width=64", "model.pieces=2",
-                 "optimizer.lr_g=1e-3", "optimizer.lr_d=1e-3"]
+                 "optimizer.lr_g=1e-3", "optimizer.lr_d=1e-3",
+                 # the tricks this test was sized with (the default job's own, tuned on DCGAN, differ)
+                 "optimizer.schedule=constant", "stabilize.r1=1", "stabilize.reg_every=4", "trainer.ema=0.999"]
     assert conditional_accuracy(digits, train(tmp_path, "init", 1, *overrides)[0]) < 0.25
     assert conditional_accuracy(digits, train(tmp_path, "trained", 3000, *overrides)[0]) > 0.6  # ~0.90
 

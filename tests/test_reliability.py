@@ -164,7 +164,7 @@ def test_rollback_reloads_the_last_good_checkpoint_with_lower_learning_rates(tmp
     [event] = metrics["rollbacks"]
     assert (event["at_step"], event["to_step"], event["lr_scale"]) == (7, 4, 0.5)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert ckpt["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 2e-4 x 0.5
+    assert ckpt["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1.5e-3)  # the default job's 3e-3 x 0.5
 
 
 def test_rollback_gives_up_after_max_rollbacks(tmp_path, nan_once_loss):
