@@ -72,3 +72,27 @@ def test_same_seed_same_run_and_different_seed_different_run(tmp_path):
     assert_same_state(a["G"], b["G"], "G")
     assert_same_state(a["D"], b["D"], "D")
     assert not all(torch.equal(a["G"][k], c["G"][k]) for k in a["G"])
+
+
+def test_a_decaying_schedule_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
+    """The default job decays its rates to 0 at max_steps: stopped at step 3 (as by Ctrl-C) and resumed to the same
+    max_steps, it ends bitwise where the uninterrupted run ends, learning rates included."""
+    from gan_runner.training.trainer import Trainer
+
+    decay = ["optimizer.schedule=linear", "trainer.max_steps=6"]
+    run(compose_tiny(*decay), tmp_path / "straight")
+    original = Trainer.stop_request
+
+    def ctrl_c_at_step_3(self, signal, t0):
+        return ("interrupted", "signal 2") if self.step == 3 else original(self, signal, t0)
+
+    monkeypatch.setattr(Trainer, "stop_request", ctrl_c_at_step_3)
+    stopped = run(compose_tiny(*decay), tmp_path / "interrupted")
+    assert (stopped["status"], stopped["step"]) == ("interrupted", 3)
+    monkeypatch.setattr(Trainer, "stop_request", original)
+    run(compose_tiny(*decay, f"trainer.resume={tmp_path / 'interrupted'}"), tmp_path / "interrupted")
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "interrupted" / "checkpoints" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 6 and a["opt_g"]["param_groups"][0]["lr"] == 0.0  # decayed to 0 at the end
+    for key in ["G", "D", "G_ema", "opt_g", "opt_d", "sched_g", "sched_d", "stream", "rng"]:
+        assert_same_state(a[key], b[key], key)
