@@ -33,7 +33,7 @@ from gan_runner.devices import precision_note, resolve_device
 from gan_runner.ema import EMA
 from gan_runner.errors import ConfigError, UserError
 from gan_runner.generation.grids import picture_renderer
-from gan_runner.losses.base import FAMILY_KEYS, AdversarialLoss
+from gan_runner.losses.base import AdversarialLoss
 from gan_runner.memory_budget import batch_bytes, check_fits, step_bytes
 from gan_runner.metrics.features import expected_space_tags
 from gan_runner.models.base import GANModel
@@ -193,7 +193,7 @@ def build_run(cfg: DictConfig | Mapping[str, Any], run_dir: str | Path) -> Built
                       render=picture_renderer(data.spec.is_image, None if data.spec.is_image else data.x),
                       ranks=ranks, periodic=periodic, eval_names=eval_names, console_keys=loss.console_keys)
     trainer.plugins = used_plugins(config)  # which plugin built what: checkpoints and metrics.json record it
-    trainer.loss_tags = tuple(loss.tag(k) for k in FAMILY_KEYS)
+    trainer.loss_tags = loss.family_tags
     trainer.space_tags = expected_space_tags(str(ecfg["features"]), data.spec, dcfg)
     ckpt = find_resume_checkpoint(opts.resume, run_dir, device)
     if ckpt is not None:

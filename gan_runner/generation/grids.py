@@ -97,6 +97,11 @@ def label_rows(grid: torch.Tensor, labels: list[str] | None, padding: int = 2) -
     return out if c == 3 else out[:1]  # tile makes grayscale RGB; a 1-channel grid stays 1-channel
 
 
+def labelled_grid(x: torch.Tensor, nrow: int, latent: Any = None) -> torch.Tensor:
+    """image_grid, with each row of one class or code named in a left margin (`latent`: the samples' latents)."""
+    return label_rows(image_grid(x, nrow), None if latent is None else row_labels(latent, nrow))
+
+
 REAL_COLOR, FAKE_COLOR, FRAME_COLOR = (40, 40, 40), (220, 30, 30), (190, 190, 190)
 
 
@@ -147,6 +152,6 @@ def picture_renderer(is_image: bool, reference: torch.Tensor | None = None):
     """(samples, nrow, latent) -> uint8 picture for the data's kind: an image grid whose rows of one class or code
     say which (`latent`, when given), or a 2D scatter over `reference` points."""
     if is_image:
-        return lambda x, nrow, latent=None: label_rows(image_grid(x, nrow), None if latent is None else row_labels(latent, nrow))
+        return labelled_grid
     ref = None if reference is None else reference[:2000].detach().cpu()  # the density the samples should match
     return lambda x, nrow, latent=None: scatter_image(x, ref)

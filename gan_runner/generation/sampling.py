@@ -16,7 +16,7 @@ from PIL import Image
 
 from gan_runner.data.base import to_uint8_images
 from gan_runner.errors import UserError
-from gan_runner.generation.grids import image_grid, label_rows, row_labels, sampling_mode, scatter_image, tile
+from gan_runner.generation.grids import labelled_grid, sampling_mode, scatter_image, tile
 from gan_runner.generation.loading import LoadedRun
 from gan_runner.models.base import Latent
 from gan_runner.progress import ProgressFn, no_progress
@@ -123,7 +123,7 @@ def _render(run: LoadedRun, latent: Latent, nrow: int, ema: bool, real: torch.Te
     with sampling_mode(G):
         x = G(latent_to(latent, device_of(G)))
     if run.model.spec.is_image:
-        return label_rows(image_grid(x, nrow), row_labels(latent, nrow))  # rows of one class or code say which
+        return labelled_grid(x, nrow, latent)  # rows of one class or code say which
     return scatter_image(x, real)
 
 

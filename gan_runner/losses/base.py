@@ -55,6 +55,11 @@ class Penalty(Protocol):
 FAMILY_KEYS = ("loss/d", "loss/g", "D/real", "D/fake")  # the statistics whose unit is the loss family's
 
 
+def family_tag(key: str, family: str) -> str:
+    """`key` as a loss of `family` reports it: loss/d[wgan]; the BCE family ('') keeps the plain key."""
+    return f"{key}[{family}]" if family else key
+
+
 class AdversarialLoss:
     """Base: subclasses implement `d_terms` and `g_term` on logits; `after_d_step` defaults to a no-op."""
 
@@ -75,12 +80,17 @@ class AdversarialLoss:
 
     def tag(self, key: str) -> str:
         """`key` (loss/d, loss/g, D/real, D/fake) as this loss family reports it."""
-        return f"{key}[{self.family}]" if self.family else key
+        return family_tag(key, self.family)
+
+    @property
+    def family_tags(self) -> tuple[str, ...]:
+        """loss/d, loss/g, D/real and D/fake as this loss reports them (metrics.json final, HParams columns)."""
+        return tuple(self.tag(k) for k in FAMILY_KEYS)
 
     @property
     def console_keys(self) -> tuple[str, ...]:
         """The statistics worth the progress line, as tagged."""
-        return (*(self.tag(k) for k in FAMILY_KEYS), *self.extra_console_keys)
+        return (*self.family_tags, *self.extra_console_keys)
 
     def d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's adversarial loss from logits on real (B,) and fake (B,) samples (to minimize)."""

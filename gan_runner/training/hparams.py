@@ -89,11 +89,11 @@ def run_hparams(config: Mapping[str, Any], overrides: Iterable[str], swept: set[
 
 def all_loss_tags() -> list[str]:
     """The final loss statistics of every registered loss family (loss/d, ..., loss/d[wgan], ...)."""
-    from gan_runner.losses.base import FAMILY_KEYS
+    from gan_runner.losses.base import FAMILY_KEYS, family_tag
     from gan_runner.registry import LOSSES
 
     families = dict.fromkeys(["", *(getattr(LOSSES.get(n), "family", "") for n in LOSSES.names())])
-    return [f"{k}[{f}]" if f else k for f in families for k in FAMILY_KEYS]
+    return [family_tag(k, f) for f in families for k in FAMILY_KEYS]
 
 
 def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str], only_own: bool = False, *,
@@ -111,14 +111,15 @@ def metric_tags(final_metrics: Iterable[str], periodic_metrics: Iterable[str], o
     def values(names: Iterable[str]) -> list[str]:
         return [v for n in names if n in RECORDS for v in RECORDS[n].reports]
 
-    def own_values(names: Iterable[str]) -> list[str]:  # as evaluate.tag_results names them
-        out = []
-        for n in (n for n in names if n in RECORDS):
-            rec = RECORDS[n]
-            tag = None if space_tags is None else space_tags[0] if rec.needs_features else \
-                space_tags[1] if rec.needs_classifier else None
-            out += [f"{v}[{tag}]" if tag else v for v in rec.reports]
-        return out
+    def own_values(names: Iterable[str]) -> list[str]:  # named by the evaluation's own tagging
+        from gan_runner.metrics.evaluate import tag_results
+
+        known = [n for n in names if n in RECORDS]
+        reported = dict.fromkeys(values(known), 0.0)
+        if space_tags is None:
+            return list(reported)
+        space, posterior = space_tags  # IS reads class posteriors, which may come from another space (fid_kid_is)
+        return list(tag_results(reported, known, space, {n: posterior for n in known if RECORDS[n].needs_classifier}))
 
     own = [f"eval_final/{v}" for v in own_values(final_metrics)] + [f"eval/{v}" for v in own_values(periodic_metrics)]
     if only_own:
